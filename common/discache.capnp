@@ -1,0 +1,119 @@
+@0xbeb5773104eb9e59;
+# The wire contract between clients, tools and discache nodes.
+#
+# Evolution rule: only add fields and methods (with new ordinals); never renumber
+# or change a field's type. Old clients then keep working against new nodes.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("discache::wire");
+
+# The bootstrap capability. It hands out the Node capability so that
+# authentication (cookie, issue "auth") plugs in here without a protocol break.
+interface Gate {
+  login @0 (cookie :Data, clientName :Text) -> (node :Node);
+  # An empty cookie is accepted by a node started without one.
+}
+
+# Outcome of one key operation. Business outcomes are values, not exceptions.
+enum Status {
+  ok @0;
+  notFound @1;
+  exists @2;           # put_if_absent met a live item
+  versionMismatch @3;  # compare-and-set lost
+  tooLarge @4;         # key or value over the node's limit
+  outOfMemory @5;      # nothing could be evicted to make room
+  invalid @6;          # malformed request (empty key, ...)
+}
+
+# How a put should behave. Kept as a struct so later options add fields.
+struct PutOptions {
+  ttlMs @0 :UInt64;        # 0 = no expiry
+  mode @1 :PutMode;
+  expectedVersion @2 :UInt64;  # for mode = compareAndSet
+  version @3 :UInt64;      # writer's version; 0 = node assigns one
+}
+
+enum PutMode {
+  upsert @0;
+  ifAbsent @1;
+  compareAndSet @2;
+}
+
+# One operation inside a batch call.
+struct Op {
+  key @0 :Data;
+  union {
+    get @1 :Void;
+    put :group {
+      value @2 :Data;
+      options @3 :PutOptions;
+    }
+    delete @4 :Void;
+    has @5 :Void;
+  }
+}
+
+struct OpResult {
+  status @0 :Status;
+  value @1 :Data;      # get: the value
+  version @2 :UInt64;  # get/put: the item's version
+  message @3 :Text;    # for tooLarge/invalid: which limit, in words
+}
+
+enum MemberState {
+  alive @0;
+  suspect @1;
+  dead @2;
+  leaving @3;
+  left @4;
+}
+
+struct Member {
+  name @0 :Text;         # stable identity of a node process
+  address @1 :Text;      # host:port clients and peers connect to
+  state @2 :MemberState;
+  incarnation @3 :UInt64;  # only the member itself raises it; newer wins
+}
+
+struct MemberList {
+  epoch @0 :UInt64;    # grows with every change a node applies
+  members @1 :List(Member);
+  replicas @2 :UInt32; # cluster replication factor (N)
+}
+
+struct Stats {
+  name @0 :Text;
+  items @1 :UInt64;
+  bytes @2 :UInt64;
+  gets @3 :UInt64;
+  hits @4 :UInt64;
+  misses @5 :UInt64;
+  puts @6 :UInt64;
+  deletes @7 :UInt64;
+  calls @8 :UInt64;        # RPC calls served (a batch counts once)
+  batchCalls @9 :UInt64;
+  uptimeMs @10 :UInt64;
+  connections @11 :UInt64;
+  memoryLimit @12 :UInt64;
+  evictions @13 :UInt64;
+  expirations @14 :UInt64;
+}
+
+interface Node {
+  get @0 (key :Data) -> (result :OpResult);
+  put @1 (key :Data, value :Data, options :PutOptions) -> (result :OpResult);
+  delete @2 (key :Data) -> (result :OpResult);
+  has @3 (key :Data) -> (found :Bool);
+
+  # Many operations in one call: one call costs the node ~20 us of CPU, so the
+  # client coalesces concurrent operations to one node. Results are in op order.
+  batch @4 (ops :List(Op)) -> (results :List(OpResult));
+
+  stats @5 () -> (stats :Stats);
+
+  # Membership: anyone may read the list; a joining node announces itself.
+  members @6 () -> (list :MemberList);
+  join @7 (member :Member) -> (list :MemberList);
+  # Push-pull gossip between nodes: send what you know, get what the peer knows.
+  gossip @8 (list :MemberList) -> (list :MemberList);
+}

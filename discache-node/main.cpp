@@ -1,0 +1,168 @@
+// discache-node: one storage node. It stores what it is sent and never routes.
+#include <kj/async-io.h>
+#include <kj/async-unix.h>
+#include <kj/debug.h>
+#include <kj/main.h>
+
+#include <charconv>
+#include <csignal>
+#include <iostream>
+#include <optional>
+#include <vector>
+
+#include "endpoint.h"
+#include "exit_code_context.h"
+#include "gossip_loop.h"
+#include "size_limits.h"
+#include "node_context.h"
+#include "node_server.h"
+
+namespace discache::node {
+namespace {
+
+constexpr const char* kVersion = "discache-node 0.1.0";
+
+class NodeMain {
+ public:
+  explicit NodeMain(kj::ProcessContext& context) : context_(context) {}
+
+  kj::MainFunc getMain() {
+    return kj::MainBuilder(context_, kVersion,
+                           "Runs one discache storage node: an in-memory key-value store "
+                           "served over Cap'n Proto RPC. Clients route keys to nodes; nodes "
+                           "only store, and keep the member list.")
+        .addOptionWithArg({'l', "listen"}, KJ_BIND_METHOD(*this, set_listen), "<host:port>",
+                          "Address to listen on (default 127.0.0.1:7400). Port 0 picks a free "
+                          "port; the address used is printed on stderr.")
+        .addOptionWithArg({'s', "seed"}, KJ_BIND_METHOD(*this, add_seed), "<host:port>",
+                          "Join the cluster through this member. Repeatable: the first that "
+                          "answers is used.")
+        .addOptionWithArg({'n', "name"}, KJ_BIND_METHOD(*this, set_name), "<name>",
+                          "Stable name of this node (default: the listen address). A node "
+                          "restarted with the same name takes the same place on the ring.")
+        .addOptionWithArg({"replicas"}, KJ_BIND_METHOD(*this, set_replicas), "<n>",
+                          "Replication factor clients learn from the member list (default 1).")
+        .addOptionWithArg({"max-key-bytes"}, KJ_BIND_METHOD(*this, set_max_key), "<bytes>",
+                          "Largest key accepted (default 1024).")
+        .addOptionWithArg({"max-value-bytes"}, KJ_BIND_METHOD(*this, set_max_value), "<bytes>",
+                          "Largest value accepted (default 1048576).")
+        .callAfterParsing(KJ_BIND_METHOD(*this, run))
+        .build();
+  }
+
+ private:
+  kj::MainBuilder::Validity set_listen(kj::StringPtr arg) {
+    auto endpoint = parse_endpoint(arg.cStr(), /*allow_port_zero=*/true);
+    if (!endpoint) {
+      return kj::str(endpoint.error().message.c_str());
+    }
+    listen_ = *endpoint;
+    return true;
+  }
+
+  kj::MainBuilder::Validity add_seed(kj::StringPtr arg) {
+    auto endpoint = parse_endpoint(arg.cStr());
+    if (!endpoint) {
+      return kj::str(endpoint.error().message.c_str());
+    }
+    seeds_.push_back(*endpoint);
+    return true;
+  }
+
+  kj::MainBuilder::Validity set_name(kj::StringPtr arg) {
+    if (arg.size() == 0 || arg.size() > 255) {
+      return "--name must be 1 to 255 characters";
+    }
+    name_ = std::string(arg.cStr());
+    return true;
+  }
+
+  static std::optional<std::uint64_t> parse_count(kj::StringPtr arg) {
+    std::uint64_t value = 0;
+    auto [end, ec] = std::from_chars(arg.begin(), arg.end(), value);
+    if (ec != std::errc{} || end != arg.end() || arg.size() == 0) {
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  kj::MainBuilder::Validity set_replicas(kj::StringPtr arg) {
+    auto n = parse_count(arg);
+    if (!n || *n < 1 || *n > 16) {
+      return "--replicas must be a number from 1 to 16";
+    }
+    replicas_ = static_cast<std::uint32_t>(*n);
+    return true;
+  }
+
+  kj::MainBuilder::Validity set_max_key(kj::StringPtr arg) {
+    auto n = parse_count(arg);
+    if (!n || *n < 1 || *n > 65536) {
+      return "--max-key-bytes must be a number from 1 to 65536";
+    }
+    limits_.max_key_bytes = *n;
+    return true;
+  }
+
+  kj::MainBuilder::Validity set_max_value(kj::StringPtr arg) {
+    auto n = parse_count(arg);
+    if (!n || *n > 32 * 1024 * 1024) {
+      return "--max-value-bytes must be a number from 0 to 33554432 (32 MiB)";
+    }
+    limits_.max_value_bytes = *n;
+    return true;
+  }
+
+  kj::MainBuilder::Validity run() {
+    // Signals are captured before any thread exists, as KJ requires.
+    kj::UnixEventPort::captureSignal(SIGTERM);
+    kj::UnixEventPort::captureSignal(SIGINT);
+    auto io = kj::setupAsyncIo();
+    auto& network = io.provider->getNetwork();
+
+    kj::Own<kj::ConnectionReceiver> listener;
+    KJ_IF_MAYBE(error, kj::runCatchingExceptions([&]() {
+      auto address = network.parseAddress(listen_.host, listen_.port).wait(io.waitScope);
+      listener = address->listen();
+    })) {
+      context_.exitError(kj::str("cannot listen on ", listen_.to_string().c_str(), ": ",
+                                 error->getDescription()));
+    }
+    Endpoint bound = listen_;
+    bound.port = static_cast<std::uint16_t>(listener->getPort());
+    const std::string name = name_.empty() ? bound.to_string() : name_;
+
+    auto log_change = [name](const std::string& what) {
+      std::cerr << "discache-node[" << name << "]: " << what << std::endl;
+    };
+    NodeContext ctx(Member{name, bound.to_string(), MemberState::alive, incarnation_now()},
+                    replicas_, limits_, log_change);
+    std::cerr << "discache-node[" << name << "]: listening on " << bound.to_string() << std::endl;
+
+    GossipLoop gossip(ctx, network, io.provider->getTimer(), seeds_, 200 * kj::MILLISECONDS);
+    auto& port = io.unixEventPort;
+    auto stop = port.onSignal(SIGTERM).exclusiveJoin(port.onSignal(SIGINT));
+    auto work = serve(*listener, ctx)
+                    .exclusiveJoin(gossip.run())
+                    .then([]() -> siginfo_t { KJ_UNREACHABLE; });
+    auto signal = stop.exclusiveJoin(kj::mv(work)).wait(io.waitScope);
+    std::cerr << "discache-node[" << name << "]: stopping on signal " << signal.si_signo
+              << std::endl;
+    return true;
+  }
+
+  // Incarnations must grow across restarts of a node with the same name.
+  static std::uint64_t incarnation_now() { return NodeContext::now_ms(); }
+
+  kj::ProcessContext& context_;
+  Endpoint listen_{"127.0.0.1", 7400};
+  std::vector<Endpoint> seeds_;
+  std::string name_;
+  std::uint32_t replicas_ = 1;
+  StoreLimits limits_{limits::kDefaultMaxKeyBytes, limits::kDefaultMaxValueBytes};
+};
+
+}  // namespace
+}  // namespace discache::node
+
+DISCACHE_MAIN(discache::node::NodeMain)

@@ -1,0 +1,252 @@
+#include "node_server.h"
+
+#include <capnp/rpc-twoparty.h>
+#include <kj/debug.h>
+
+#include "discache.capnp.h"
+#include "member_wire.h"
+#include "node_connection.h"
+#include "wire_text.h"
+
+namespace discache::node {
+namespace {
+
+wire::Status to_wire(StoreStatus status) {
+  switch (status) {
+    case StoreStatus::ok: return wire::Status::OK;
+    case StoreStatus::not_found: return wire::Status::NOT_FOUND;
+    case StoreStatus::exists: return wire::Status::EXISTS;
+    case StoreStatus::version_mismatch: return wire::Status::VERSION_MISMATCH;
+    case StoreStatus::too_large: return wire::Status::TOO_LARGE;
+    case StoreStatus::invalid: return wire::Status::INVALID;
+  }
+  return wire::Status::INVALID;
+}
+
+PutMode to_store(wire::PutMode mode) {
+  switch (mode) {
+    case wire::PutMode::UPSERT: return PutMode::upsert;
+    case wire::PutMode::IF_ABSENT: return PutMode::if_absent;
+    case wire::PutMode::COMPARE_AND_SET: return PutMode::compare_and_set;
+  }
+  return PutMode::upsert;
+}
+
+// The operations themselves, shared by the single-key calls and batch().
+class Operations {
+ public:
+  explicit Operations(NodeContext& ctx) : ctx_(ctx) {}
+
+  void get(capnp::Data::Reader key, wire::OpResult::Builder out) {
+    ++ctx_.counters.gets;
+    const ItemView* item = ctx_.store.find(view_of(key), NodeContext::now_ms());
+    if (item == nullptr) {
+      ++ctx_.counters.misses;
+      out.setStatus(wire::Status::NOT_FOUND);
+      return;
+    }
+    ++ctx_.counters.hits;
+    out.setStatus(wire::Status::OK);
+    out.setValue(data_of(item->value));
+    out.setVersion(item->version);
+  }
+
+  void put(capnp::Data::Reader key, capnp::Data::Reader value, wire::PutOptions::Reader options,
+           wire::OpResult::Builder out) {
+    ++ctx_.counters.puts;
+    PutRequest request{view_of(key),
+                       view_of(value),
+                       options.getTtlMs(),
+                       to_store(options.getMode()),
+                       options.getExpectedVersion(),
+                       options.getVersion()};
+    auto result = ctx_.store.put(request, NodeContext::now_ms());
+    out.setStatus(to_wire(result.status));
+    out.setVersion(result.version);
+    if (result.status == StoreStatus::too_large) {
+      const auto& limits = ctx_.store.limits();
+      out.setMessage(key.size() > limits.max_key_bytes
+                         ? kj::str("key is ", key.size(), " bytes; max-key-bytes is ",
+                                   limits.max_key_bytes)
+                         : kj::str("value is ", value.size(), " bytes; max-value-bytes is ",
+                                   limits.max_value_bytes));
+    } else if (result.status == StoreStatus::invalid) {
+      out.setMessage("empty key");
+    }
+  }
+
+  void erase(capnp::Data::Reader key, wire::OpResult::Builder out) {
+    ++ctx_.counters.deletes;
+    out.setStatus(to_wire(ctx_.store.erase(view_of(key), NodeContext::now_ms())));
+  }
+
+  bool has(capnp::Data::Reader key) {
+    return ctx_.store.find(view_of(key), NodeContext::now_ms()) != nullptr;
+  }
+
+  void apply(wire::Op::Reader op, wire::OpResult::Builder out) {
+    switch (op.which()) {
+      case wire::Op::GET: get(op.getKey(), out); return;
+      case wire::Op::PUT: {
+        auto put_op = op.getPut();
+        put(op.getKey(), put_op.getValue(), put_op.getOptions(), out);
+        return;
+      }
+      case wire::Op::DELETE: erase(op.getKey(), out); return;
+      case wire::Op::HAS:
+        out.setStatus(has(op.getKey()) ? wire::Status::OK : wire::Status::NOT_FOUND);
+        return;
+    }
+    out.setStatus(wire::Status::INVALID);
+    out.setMessage("unknown operation");
+  }
+
+ private:
+  NodeContext& ctx_;
+};
+
+class NodeImpl final : public wire::Node::Server {
+ public:
+  explicit NodeImpl(NodeContext& ctx) : ctx_(ctx), ops_(ctx) {}
+
+  kj::Promise<void> get(GetContext context) override {
+    ++ctx_.counters.calls;
+    ops_.get(context.getParams().getKey(), context.getResults().initResult());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> put(PutContext context) override {
+    ++ctx_.counters.calls;
+    auto params = context.getParams();
+    ops_.put(params.getKey(), params.getValue(), params.getOptions(),
+             context.getResults().initResult());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> delete_(DeleteContext context) override {
+    ++ctx_.counters.calls;
+    ops_.erase(context.getParams().getKey(), context.getResults().initResult());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> has(HasContext context) override {
+    ++ctx_.counters.calls;
+    context.getResults().setFound(ops_.has(context.getParams().getKey()));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> batch(BatchContext context) override {
+    ++ctx_.counters.calls;
+    ++ctx_.counters.batch_calls;
+    auto ops = context.getParams().getOps();
+    auto results = context.getResults().initResults(ops.size());
+    for (unsigned i = 0; i < ops.size(); ++i) {
+      ops_.apply(ops[i], results[i]);
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> stats(StatsContext context) override {
+    ++ctx_.counters.calls;
+    auto s = context.getResults().initStats();
+    const auto& c = ctx_.counters;
+    s.setName(text_of(ctx_.members.self().name));
+    s.setItems(ctx_.store.items());
+    s.setBytes(ctx_.store.bytes());
+    s.setGets(c.gets);
+    s.setHits(c.hits);
+    s.setMisses(c.misses);
+    s.setPuts(c.puts);
+    s.setDeletes(c.deletes);
+    s.setCalls(c.calls);
+    s.setBatchCalls(c.batch_calls);
+    s.setConnections(c.connections);
+    s.setUptimeMs(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                              ctx_.started)
+            .count()));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> members(MembersContext context) override {
+    write_member_list(ctx_.members.list(), context.getResults().initList());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> join(JoinContext context) override {
+    ctx_.members.merge_one(read_member(context.getParams().getMember()));
+    write_member_list(ctx_.members.list(), context.getResults().initList());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> gossip(GossipContext context) override {
+    ctx_.members.merge(read_member_list(context.getParams().getList()));
+    write_member_list(ctx_.members.list(), context.getResults().initList());
+    return kj::READY_NOW;
+  }
+
+ private:
+  NodeContext& ctx_;
+  Operations ops_;
+};
+
+// One per connection, so its lifetime counts connections.
+class GateImpl final : public wire::Gate::Server {
+ public:
+  explicit GateImpl(NodeContext& ctx) : ctx_(ctx) { ++ctx_.counters.connections; }
+  ~GateImpl() { --ctx_.counters.connections; }
+
+  kj::Promise<void> login(LoginContext context) override {
+    // TODO(security): check the cookie here (auth issue).
+    context.getResults().setNode(kj::heap<NodeImpl>(ctx_));
+    return kj::READY_NOW;
+  }
+
+ private:
+  NodeContext& ctx_;
+};
+
+struct ServerConnection {
+  ServerConnection(kj::Own<kj::AsyncIoStream>&& stream_in, NodeContext& ctx)
+      : stream(kj::mv(stream_in)),
+        network(*stream, capnp::rpc::twoparty::Side::SERVER, wire_reader_options()),
+        rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(ctx))) {}
+  kj::Own<kj::AsyncIoStream> stream;
+  capnp::TwoPartyVatNetwork network;
+  capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
+};
+
+class ConnectionErrors final : public kj::TaskSet::ErrorHandler {
+ public:
+  void taskFailed(kj::Exception&& exception) override {
+    // A peer that misbehaves or vanishes ends only its own connection.
+    if (exception.getType() != kj::Exception::Type::DISCONNECTED) {
+      KJ_LOG(WARNING, "connection ended with an error", exception.getDescription());
+    }
+  }
+};
+
+kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeContext& ctx,
+                              kj::TaskSet& tasks) {
+  return listener.accept().then([&listener, &ctx, &tasks](kj::Own<kj::AsyncIoStream>&& stream) {
+    auto connection = kj::heap<ServerConnection>(kj::mv(stream), ctx);
+    auto done = connection->network.onDisconnect();
+    tasks.add(done.attach(kj::mv(connection)));
+    return accept_loop(listener, ctx, tasks);
+  });
+}
+
+}  // namespace
+
+kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeContext& context) {
+  // Members are destroyed in reverse order: the tasks before their handler.
+  struct Connections {
+    ConnectionErrors errors;
+    kj::TaskSet tasks{errors};
+  };
+  auto connections = kj::heap<Connections>();
+  auto loop = accept_loop(listener, context, connections->tasks);
+  return loop.attach(kj::mv(connections));
+}
+
+}  // namespace discache::node

@@ -1,0 +1,43 @@
+// What nodes report about themselves and the ring, for operators.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <discache/error.hpp>
+
+namespace discache {
+
+struct NodeStats {
+  std::string name;
+  std::string address;
+  std::optional<Error> error;  // set when the node did not answer
+  std::uint64_t items = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t gets = 0;
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t puts = 0;
+  std::uint64_t deletes = 0;
+  std::uint64_t calls = 0;        // RPC calls served; a batch counts once
+  std::uint64_t batch_calls = 0;
+  std::uint64_t connections = 0;
+  std::uint64_t uptime_ms = 0;
+};
+
+struct RingNode {
+  std::string name;
+  std::string address;
+  std::uint32_t vnodes = 0;
+  double share = 0;  // fraction of the key space owned as first replica
+};
+
+struct RingInfo {
+  std::uint64_t epoch = 0;
+  std::vector<RingNode> nodes;
+  double imbalance = 0;  // largest share / mean share; 1.0 is perfect
+};
+
+}  // namespace discache

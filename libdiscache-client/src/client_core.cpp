@@ -1,0 +1,114 @@
+#include "client_core.h"
+
+#include <kj/async-io.h>
+#include <kj/debug.h>
+
+#include <future>
+
+#include "cluster_view.h"
+#include "endpoint.h"
+
+namespace discache::detail {
+
+std::expected<std::unique_ptr<ClientCore>, Error> ClientCore::start(ClientOptions options) {
+  if (options.seeds.empty()) {
+    return std::unexpected(Error{Errc::invalid_argument, "no seed address given"});
+  }
+  for (const auto& seed : options.seeds) {
+    auto endpoint = parse_endpoint(seed);
+    if (!endpoint) {
+      return std::unexpected(endpoint.error());
+    }
+  }
+  std::unique_ptr<ClientCore> core(new ClientCore(std::move(options)));
+  std::promise<std::expected<void, Error>> started;
+  auto ready = started.get_future();
+  core->thread_ = std::thread([raw = core.get(), &started]() {
+    raw->thread_main([&started](std::expected<void, Error> result) {
+      started.set_value(std::move(result));
+    });
+  });
+  auto result = ready.get();
+  if (!result) {
+    return std::unexpected(result.error());  // ~ClientCore stops and joins the thread
+  }
+  return core;
+}
+
+ClientCore::~ClientCore() {
+  {
+    auto lock = queue_.lockExclusive();
+    lock->stopping = true;
+    if (lock->wake.get() != nullptr) {
+      lock->wake->fulfill();
+      lock->wake = nullptr;
+    }
+  }
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void ClientCore::thread_main(std::function<void(std::expected<void, Error>)> started) {
+  loop_thread_id_ = std::this_thread::get_id();
+  auto io = kj::setupAsyncIo();
+  ClusterView view(io, options_);
+  auto boot = view.bootstrap().wait(io.waitScope);
+  const bool ok = boot.has_value();
+  started(std::move(boot));  // the starter may return and destroy us if !ok
+  if (!ok) {
+    return;
+  }
+  pump(view).exclusiveJoin(view.refresh_forever()).wait(io.waitScope);
+  // Ops still queued complete with "shutting down" as they are destroyed here.
+}
+
+void ClientCore::submit(KeyOp op) {
+  auto lock = queue_.lockExclusive();
+  lock->ops.push_back(std::move(op));
+  if (lock->wake.get() != nullptr) {
+    lock->wake->fulfill();
+    lock->wake = nullptr;
+  }
+}
+
+void ClientCore::run_on_loop(LoopTask task) {
+  auto lock = queue_.lockExclusive();
+  lock->tasks.push_back(std::move(task));
+  if (lock->wake.get() != nullptr) {
+    lock->wake->fulfill();
+    lock->wake = nullptr;
+  }
+}
+
+kj::Promise<void> ClientCore::pump(ClusterView& view) {
+  std::vector<KeyOp> ops;
+  std::vector<LoopTask> tasks;
+  kj::Maybe<kj::Promise<void>> sleep;
+  {
+    auto lock = queue_.lockExclusive();
+    if (lock->stopping) {
+      return kj::READY_NOW;
+    }
+    ops.swap(lock->ops);
+    tasks.swap(lock->tasks);
+    if (ops.empty() && tasks.empty()) {
+      auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+      lock->wake = kj::mv(paf.fulfiller);
+      sleep = kj::mv(paf.promise);
+    }
+  }
+  KJ_IF_MAYBE(s, sleep) {
+    return s->then([this, &view]() { return pump(view); });
+  }
+  for (auto& task : tasks) {
+    task(view);
+  }
+  // Everything queued since the last wake-up leaves now: a lone op is never
+  // held back, and a burst becomes one batch call per node.
+  view.dispatch(std::move(ops));
+  // Let the calls just issued go out before draining again.
+  return kj::evalLater([this, &view]() { return pump(view); });
+}
+
+}  // namespace discache::detail

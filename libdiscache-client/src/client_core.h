@@ -1,0 +1,53 @@
+// The hand-off between application threads and the client's I/O thread.
+#pragma once
+
+#include <kj/mutex.h>
+#include <kj/async.h>
+
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "key_op.h"
+
+namespace discache::detail {
+
+class ClusterView;
+
+// Any thread may submit; the I/O thread drains everything queued at each
+// wake-up, so many submissions cost one wake-up and leave as few batch calls.
+class ClientCore {
+ public:
+  using LoopTask = std::move_only_function<void(ClusterView&)>;
+
+  // Starts the I/O thread and waits until the member list is known.
+  static std::expected<std::unique_ptr<ClientCore>, Error> start(ClientOptions options);
+  ~ClientCore();
+
+  // Any thread. Queues one key operation.
+  void submit(KeyOp op);
+  // Any thread. Runs `task` on the I/O thread with the cluster view.
+  void run_on_loop(LoopTask task);
+  // True on the client's own I/O thread (where blocking calls would deadlock).
+  bool on_loop_thread() const { return std::this_thread::get_id() == loop_thread_id_; }
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  explicit ClientCore(ClientOptions options) : options_(std::move(options)) {}
+  void thread_main(std::function<void(std::expected<void, Error>)> started);
+  kj::Promise<void> pump(ClusterView& view);
+
+  struct Queue {
+    std::vector<KeyOp> ops;
+    std::vector<LoopTask> tasks;
+    kj::Own<kj::CrossThreadPromiseFulfiller<void>> wake;
+    bool stopping = false;
+  };
+
+  ClientOptions options_;
+  kj::MutexGuarded<Queue> queue_;
+  std::thread thread_;
+  std::thread::id loop_thread_id_;
+};
+
+}  // namespace discache::detail

@@ -1,0 +1,389 @@
+#include "cluster_view.h"
+
+#include <kj/debug.h>
+
+#include <algorithm>
+
+#include "size_limits.h"
+#include "member_wire.h"
+#include "wire_text.h"
+
+namespace discache::detail {
+namespace {
+
+class LogTaskErrors final : public kj::TaskSet::ErrorHandler {
+ public:
+  void taskFailed(kj::Exception&& exception) override {
+    // Every task completes its own ops; reaching here is a bug in this file.
+    KJ_LOG(ERROR, "discache client task failed", exception);
+  }
+};
+
+kj::Duration to_kj(std::chrono::milliseconds ms) { return ms.count() * kj::MILLISECONDS; }
+
+bool is_serving(MemberState state) {
+  return state == MemberState::alive || state == MemberState::suspect;
+}
+
+OpResult decode(OpKind kind, wire::OpResult::Reader result) {
+  switch (result.getStatus()) {
+    case wire::Status::OK:
+      if (kind == OpKind::get) {
+        return Item{to_std(result.getValue()), result.getVersion()};
+      }
+      return Item{{}, result.getVersion()};
+    case wire::Status::NOT_FOUND:
+      return std::unexpected(Error{Errc::not_found, "not found"});
+    case wire::Status::EXISTS:
+      return std::unexpected(Error{Errc::exists, "key already has a value"});
+    case wire::Status::VERSION_MISMATCH:
+      return std::unexpected(Error{Errc::version_mismatch, "the item changed since it was read"});
+    case wire::Status::TOO_LARGE:
+      return std::unexpected(Error{Errc::too_large, to_std(result.getMessage())});
+    case wire::Status::OUT_OF_MEMORY:
+      return std::unexpected(Error{Errc::out_of_memory, to_std(result.getMessage())});
+    case wire::Status::INVALID:
+      return std::unexpected(Error{Errc::invalid_argument, to_std(result.getMessage())});
+  }
+  return std::unexpected(Error{Errc::protocol, "node answered with an unknown status"});
+}
+
+void encode(const KeyOp& op, wire::Op::Builder out) {
+  out.setKey(data_of(op.key()));
+  switch (op.kind()) {
+    case OpKind::get: out.setGet(); break;
+    case OpKind::put: {
+      auto put = out.initPut();
+      put.setValue(data_of(op.value()));
+      put.initOptions().setTtlMs(static_cast<std::uint64_t>(op.options().ttl.count()));
+      break;
+    }
+    case OpKind::del: out.setDelete(); break;
+    case OpKind::has: out.setHas(); break;
+  }
+}
+
+}  // namespace
+
+ClusterView::ClusterView(kj::AsyncIoContext& io, const ClientOptions& options)
+    : io_(io),
+      options_(options),
+      task_errors_(kj::heap<LogTaskErrors>()),
+      tasks_(*task_errors_) {}
+
+ClusterView::~ClusterView() = default;
+
+Error ClusterView::translate(const kj::Exception& exception, const Member& member) const {
+  std::string where = "node " + member.name + " (" + member.address + ")";
+  if (exception.getType() == kj::Exception::Type::DISCONNECTED) {
+    return Error{Errc::unavailable, where + " is unreachable"};
+  }
+  return Error{Errc::protocol, where + ": " + std::string(exception.getDescription().cStr())};
+}
+
+wire::Node::Client ClusterView::node_for(const Member& member) {
+  Link& link = links_[member.name];
+  if (link.node) {
+    return *link.node;
+  }
+  auto endpoint = parse_endpoint(member.address);
+  if (!endpoint) {
+    return wire::Node::Client(
+        KJ_EXCEPTION(FAILED, "member has an unparsable address", member.address.c_str()));
+  }
+  const std::uint64_t generation = next_generation_++;
+  link.generation = generation;
+  auto connected =
+      io_.provider->getTimer()
+          .timeoutAfter(to_kj(options_.connect_timeout),
+                        NodeConnection::connect(io_.provider->getNetwork(), *endpoint, "",
+                                                options_.client_name))
+          .then(
+              [this, name = member.name, generation](kj::Own<NodeConnection> connection) {
+                auto node = connection->node();
+                auto it = links_.find(name);
+                if (it != links_.end() && it->second.generation == generation) {
+                  // A broken connection marks the link down at once, so the next
+                  // op reconnects instead of waiting for a call to fail.
+                  tasks_.add(connection->on_disconnect().then([this, name, generation]() {
+                    auto found = links_.find(name);
+                    if (found != links_.end() && found->second.generation == generation) {
+                      drop_link(name);
+                    }
+                  }));
+                  it->second.connection = kj::mv(connection);
+                }
+                return node;
+              },
+              [](kj::Exception&& e) -> wire::Node::Client {
+                // Whatever stopped the connect, callers see "unreachable".
+                kj::throwFatalException(
+                    kj::Exception(kj::Exception::Type::DISCONNECTED, __FILE__, __LINE__,
+                                  kj::str("cannot connect: ", e.getDescription())));
+              });
+  link.node = wire::Node::Client(kj::mv(connected));
+  return *link.node;
+}
+
+void ClusterView::drop_link(const std::string& name) {
+  auto it = links_.find(name);
+  if (it == links_.end()) {
+    return;
+  }
+  // The connection may be the one whose callback is running: destroy it later.
+  auto old = kj::mv(it->second.connection);
+  links_.erase(it);
+  if (old.get() != nullptr) {
+    tasks_.add(kj::evalLater([old = kj::mv(old)]() {}));
+  }
+}
+
+void ClusterView::dispatch(std::vector<KeyOp> ops) {
+  if (ring_.empty()) {
+    for (auto& op : ops) {
+      op.complete(std::unexpected(Error{Errc::unavailable, "no live node in the member list"}));
+    }
+    return;
+  }
+  // Group by owner, keeping each node's ops in submission order.
+  std::vector<std::vector<KeyOp>> by_node(ring_.size());
+  for (auto& op : ops) {
+    by_node[ring_.owner(op.key())].push_back(std::move(op));
+  }
+  for (std::size_t n = 0; n < by_node.size(); ++n) {
+    auto& node_ops = by_node[n];
+    std::size_t start = 0;
+    while (start < node_ops.size()) {
+      std::size_t end = start;
+      std::size_t bytes = 0;
+      while (end < node_ops.size() && end - start < limits::kMaxBatchOps &&
+             (end == start || bytes + node_ops[end].wire_bytes() <= limits::kMaxBatchBytes)) {
+        bytes += node_ops[end].wire_bytes();
+        ++end;
+      }
+      std::vector<KeyOp> chunk(std::make_move_iterator(node_ops.begin() + start),
+                               std::make_move_iterator(node_ops.begin() + end));
+      send_batch(ring_members_[n], std::move(chunk));
+      start = end;
+    }
+  }
+}
+
+void ClusterView::send_batch(const Member& member, std::vector<KeyOp> ops) {
+  // Shared by the call and its deadline: whichever finishes first completes
+  // the ops; KeyOp::complete ignores the second.
+  auto batch = std::make_shared<std::vector<KeyOp>>(std::move(ops));
+  auto request = node_for(member).batchRequest();
+  auto wire_ops = request.initOps(static_cast<unsigned>(batch->size()));
+  for (unsigned i = 0; i < batch->size(); ++i) {
+    encode((*batch)[i], wire_ops[i]);
+  }
+  auto call = request.send().then(
+      [batch](capnp::Response<wire::Node::BatchResults> response) {
+        auto results = response.getResults();
+        if (results.size() != batch->size()) {
+          for (auto& op : *batch) {
+            op.complete(std::unexpected(Error{Errc::protocol, "batch answer has the wrong size"}));
+          }
+          return;
+        }
+        for (unsigned i = 0; i < results.size(); ++i) {
+          (*batch)[i].complete(decode((*batch)[i].kind(), results[i]));
+        }
+      },
+      [this, batch, member](kj::Exception&& e) {
+        Error error = translate(e, member);
+        if (error.code == Errc::unavailable) {
+          drop_link(member.name);
+        }
+        for (auto& op : *batch) {
+          op.complete(std::unexpected(error));
+        }
+      });
+  auto deadline = io_.provider->getTimer()
+                      .afterDelay(to_kj(options_.deadline))
+                      .then([batch, member, ms = options_.deadline.count()]() {
+                        for (auto& op : *batch) {
+                          op.complete(std::unexpected(
+                              Error{Errc::timeout, "node " + member.name + " did not answer within " +
+                                                       std::to_string(ms) + " ms"}));
+                        }
+                      });
+  tasks_.add(call.exclusiveJoin(kj::mv(deadline)));
+}
+
+void ClusterView::apply_members(MemberList list) {
+  std::vector<Member> serving;
+  for (const auto& m : list.members) {
+    if (is_serving(m.state)) {
+      serving.push_back(m);
+    }
+  }
+  std::sort(serving.begin(), serving.end(),
+            [](const Member& a, const Member& b) { return a.name < b.name; });
+  // Addresses may change under a name (a node restarted elsewhere).
+  for (const auto& m : serving) {
+    auto it = links_.find(m.name);
+    if (it != links_.end()) {
+      auto old = std::find_if(ring_members_.begin(), ring_members_.end(),
+                              [&](const Member& r) { return r.name == m.name; });
+      if (old != ring_members_.end() && old->address != m.address) {
+        drop_link(m.name);
+      }
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& m : serving) {
+    names.push_back(m.name);
+  }
+  const bool same_ring = names == ring_.nodes();
+  members_ = std::move(list);
+  ring_members_ = std::move(serving);
+  if (!same_ring) {
+    ring_ = HashRing(std::move(names));
+  }
+}
+
+std::vector<std::string> ClusterView::member_candidates() const {
+  std::vector<std::string> out;
+  for (const auto& m : ring_members_) {
+    out.push_back(m.address);
+  }
+  for (const auto& s : options_.seeds) {
+    if (std::find(out.begin(), out.end(), s) == out.end()) {
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+kj::Promise<std::expected<MemberList, Error>> ClusterView::fetch_members(std::size_t candidate) {
+  auto candidates = member_candidates();
+  if (candidate >= candidates.size()) {
+    return std::expected<MemberList, Error>(std::unexpected(
+        Error{Errc::no_seed, "no seed or member answered (tried " +
+                                 std::to_string(candidates.size()) + " addresses)"}));
+  }
+  // A link named after the address: seeds are known only by address.
+  Member target{"address:" + candidates[candidate], candidates[candidate], MemberState::alive, 0};
+  auto call = node_for(target).membersRequest().send().then(
+      [](capnp::Response<wire::Node::MembersResults> response) {
+        return std::expected<MemberList, Error>(read_member_list(response.getList()));
+      });
+  return io_.provider->getTimer()
+      .timeoutAfter(to_kj(options_.connect_timeout + options_.deadline), kj::mv(call))
+      .catch_([this, target](kj::Exception&&) {
+        drop_link(target.name);
+        return std::expected<MemberList, Error>(std::unexpected(Error{Errc::unavailable, ""}));
+      })
+      .then([this, candidate](std::expected<MemberList, Error> result)
+                -> kj::Promise<std::expected<MemberList, Error>> {
+        if (result) {
+          return kj::mv(result);
+        }
+        return fetch_members(candidate + 1);
+      });
+}
+
+kj::Promise<std::expected<void, Error>> ClusterView::bootstrap() {
+  if (options_.direct) {
+    const std::string& address = options_.seeds.front();
+    MemberList list;
+    list.epoch = 0;
+    list.members.push_back(Member{address, address, MemberState::alive, 0});
+    apply_members(std::move(list));
+    return std::expected<void, Error>();
+  }
+  return fetch_members(0).then(
+      [this](std::expected<MemberList, Error> list) -> std::expected<void, Error> {
+        if (!list) {
+          return std::unexpected(list.error());
+        }
+        apply_members(std::move(*list));
+        return {};
+      });
+}
+
+kj::Promise<void> ClusterView::refresh_forever() {
+  if (options_.direct) {
+    return kj::NEVER_DONE;
+  }
+  return io_.provider->getTimer()
+      .afterDelay(to_kj(options_.refresh_interval))
+      .then([this]() { return fetch_members(0); })
+      .then([this](std::expected<MemberList, Error> list) {
+        if (list && list->epoch >= members_.epoch) {
+          apply_members(std::move(*list));
+        }
+        return refresh_forever();
+      });
+}
+
+std::vector<Member> ClusterView::owners(std::string_view key) const {
+  std::vector<std::uint32_t> idx(std::max<std::uint32_t>(1, members_.replicas));
+  idx.resize(ring_.owners(key, idx));
+  std::vector<Member> out;
+  for (auto i : idx) {
+    out.push_back(ring_members_[i]);
+  }
+  return out;
+}
+
+RingInfo ClusterView::ring_info() const {
+  RingInfo info;
+  info.epoch = members_.epoch;
+  auto shares = ring_.shares();
+  double largest = 0;
+  for (std::size_t i = 0; i < shares.size(); ++i) {
+    info.nodes.push_back(
+        RingNode{ring_members_[i].name, ring_members_[i].address, ring_.vnodes(), shares[i]});
+    largest = std::max(largest, shares[i]);
+  }
+  if (!shares.empty()) {
+    info.imbalance = largest * static_cast<double>(shares.size());
+  }
+  return info;
+}
+
+void ClusterView::collect_stats(std::move_only_function<void(std::vector<NodeStats>)> done) {
+  kj::Vector<kj::Promise<NodeStats>> calls;
+  for (const auto& member : ring_members_) {
+    auto call = node_for(member).statsRequest().send().then(
+        [member](capnp::Response<wire::Node::StatsResults> response) {
+          auto s = response.getStats();
+          NodeStats out;
+          out.name = member.name;
+          out.address = member.address;
+          out.items = s.getItems();
+          out.bytes = s.getBytes();
+          out.gets = s.getGets();
+          out.hits = s.getHits();
+          out.misses = s.getMisses();
+          out.puts = s.getPuts();
+          out.deletes = s.getDeletes();
+          out.calls = s.getCalls();
+          out.batch_calls = s.getBatchCalls();
+          out.connections = s.getConnections();
+          out.uptime_ms = s.getUptimeMs();
+          return out;
+        });
+    calls.add(io_.provider->getTimer()
+                  .timeoutAfter(to_kj(options_.deadline), kj::mv(call))
+                  .catch_([this, member](kj::Exception&& e) {
+                    NodeStats out;
+                    out.name = member.name;
+                    out.address = member.address;
+                    out.error = translate(e, member);
+                    return out;
+                  }));
+  }
+  auto shared_done =
+      std::make_shared<std::move_only_function<void(std::vector<NodeStats>)>>(std::move(done));
+  tasks_.add(kj::joinPromises(calls.releaseAsArray())
+                 .then([shared_done](kj::Array<NodeStats> all) {
+                   (*shared_done)(std::vector<NodeStats>(std::make_move_iterator(all.begin()),
+                                                         std::make_move_iterator(all.end())));
+                 }));
+}
+
+}  // namespace discache::detail

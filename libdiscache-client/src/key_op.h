@@ -1,0 +1,58 @@
+// One key operation on its way from a caller to a node and back.
+#pragma once
+
+#include <discache/client.hpp>
+
+#include <expected>
+#include <functional>
+#include <string>
+
+namespace discache::detail {
+
+enum class OpKind : std::uint8_t { get, put, del, has };
+
+using OpResult = std::expected<Item, Error>;
+using OpCompletion = std::move_only_function<void(OpResult)>;
+
+// Owns its completion and guarantees it runs exactly once: if the op is
+// dropped unanswered (client shutting down), it completes with unavailable.
+class KeyOp {
+ public:
+  KeyOp(OpKind kind, std::string key, std::string value, PutOptions options, OpCompletion done)
+      : kind_(kind),
+        key_(std::move(key)),
+        value_(std::move(value)),
+        options_(options),
+        done_(std::move(done)) {}
+  KeyOp(KeyOp&&) noexcept = default;
+  KeyOp& operator=(KeyOp&&) noexcept = default;
+  ~KeyOp() {
+    if (done_) {
+      done_(std::unexpected(Error{Errc::unavailable, "client is shutting down"}));
+    }
+  }
+
+  OpKind kind() const { return kind_; }
+  const std::string& key() const { return key_; }
+  const std::string& value() const { return value_; }
+  const PutOptions& options() const { return options_; }
+  std::size_t wire_bytes() const { return key_.size() + value_.size() + 64; }
+
+  // Runs the completion (on the client's I/O thread); later calls do nothing.
+  void complete(OpResult result) {
+    if (done_) {
+      auto done = std::move(done_);
+      done_ = nullptr;
+      done(std::move(result));
+    }
+  }
+
+ private:
+  OpKind kind_;
+  std::string key_;
+  std::string value_;
+  PutOptions options_;
+  OpCompletion done_;
+};
+
+}  // namespace discache::detail
