@@ -125,7 +125,7 @@ class NodeMain {
       auto address = network.parseAddress(listen_.host, listen_.port).wait(io.waitScope);
       listener = address->listen();
     })) {
-      context_.exitError(kj::str("cannot listen on ", listen_.to_string().c_str(), ": ",
+      context_.exitError(kj::str("discache-node: cannot listen on ", listen_.to_string().c_str(), ": ",
                                  error->getDescription()));
     }
     Endpoint bound = listen_;

@@ -1,0 +1,77 @@
+@0xeb6ddcc8719f10cf;
+# What `discache-ctl --json` prints, encoded with capnp's JsonCodec. Counters
+# are Float64 because JsonCodec writes 64-bit integers as strings; doubles are
+# exact up to 2^53, far beyond any count a node reaches.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("discache::ctl");
+
+struct MemberRow {
+  name @0 :Text;
+  address @1 :Text;
+  state @2 :Text;
+  incarnation @3 :Float64;
+  items @4 :Float64;     # -1 when the node did not answer
+}
+
+struct MembersOutput {
+  epoch @0 :Float64;
+  replicas @1 :UInt32;
+  members @2 :List(MemberRow);
+}
+
+struct RingNodeRow {
+  name @0 :Text;
+  address @1 :Text;
+  vnodes @2 :UInt32;
+  share @3 :Float64;    # percent of the key space
+}
+
+struct RingOutput {
+  epoch @0 :Float64;
+  nodes @1 :List(RingNodeRow);
+  imbalance @2 :Float64;
+}
+
+struct OwnerRow {
+  name @0 :Text;
+  address @1 :Text;
+}
+
+struct OwnersOutput {
+  key @0 :Text;
+  owners @1 :List(OwnerRow);
+}
+
+struct KeyOutput {
+  key @0 :Text;
+  status @1 :Text;      # ok | not_found
+  value @2 :Text;       # get only
+  version @3 :Float64;
+}
+
+struct StatsRow {
+  name @0 :Text;
+  address @1 :Text;
+  error @2 :Text;
+  items @3 :Float64;
+  bytes @4 :Float64;
+  gets @5 :Float64;
+  hits @6 :Float64;
+  misses @7 :Float64;
+  puts @8 :Float64;
+  deletes @9 :Float64;
+  calls @10 :Float64;
+  batchCalls @11 :Float64;
+  connections @12 :Float64;
+  uptimeMs @13 :Float64;
+}
+
+struct StatsOutput {
+  nodes @0 :List(StatsRow);
+}
+
+struct ErrorOutput {
+  error @0 :Text;      # the Errc name, e.g. "unavailable"
+  message @1 :Text;
+}

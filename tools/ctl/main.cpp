@@ -1,0 +1,448 @@
+// discache-ctl: the operator's tool. Ring inspection, membership, stats, and
+// get/put/del/has from a shell, through the client library.
+#include <capnp/compat/json.h>
+#include <capnp/message.h>
+#include <kj/main.h>
+
+#include <discache/client.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+
+#include "ctl_output.capnp.h"
+#include "duration_text.h"
+#include "exit_code_context.h"
+
+namespace discache::ctl {
+namespace {
+
+constexpr const char* kVersion = "discache-ctl 0.1.0";
+constexpr int kNotFoundExit = 1;
+
+class CtlMain {
+ public:
+  explicit CtlMain(kj::ProcessContext& context) : context_(context) {}
+
+  kj::MainFunc getMain() {
+    kj::MainBuilder builder(context_, kVersion,
+                            "Operates a discache cluster: membership, ring, stats, and "
+                            "get/put/del/has. Exit codes: 0 success; 1 key not found (get, has); "
+                            "2 any error.");
+    add_common(builder);
+    return builder
+        .addSubCommand("members", KJ_BIND_METHOD(*this, members_cmd),
+                       "One row per node: name, address, state, incarnation, items stored.")
+        .addSubCommand("ring", KJ_BIND_METHOD(*this, ring_cmd),
+                       "Per node its vnodes and share of the key space; then the imbalance.")
+        .addSubCommand("owners", KJ_BIND_METHOD(*this, owners_cmd),
+                       "The node(s) owning KEY, in replica order.")
+        .addSubCommand("get", KJ_BIND_METHOD(*this, get_cmd), "Print the value of KEY.")
+        .addSubCommand("put", KJ_BIND_METHOD(*this, put_cmd),
+                       "Store VALUE under KEY ('-' reads the value from stdin).")
+        .addSubCommand("del", KJ_BIND_METHOD(*this, del_cmd), "Delete KEY.")
+        .addSubCommand("has", KJ_BIND_METHOD(*this, has_cmd), "Exit 0 if KEY has a value, 1 if not.")
+        .addSubCommand("stats", KJ_BIND_METHOD(*this, stats_cmd),
+                       "Per node: items, bytes, gets, hits, misses, puts, deletes, calls.")
+        .build();
+  }
+
+ private:
+  // The options every command accepts, before or after the command name.
+  void add_common(kj::MainBuilder& builder) {
+    builder
+        .addOptionWithArg({'s', "seed"}, KJ_BIND_METHOD(*this, add_seed), "<host:port>",
+                          "A node to learn the cluster from (repeatable; default "
+                          "127.0.0.1:7400).")
+        .addOptionWithArg({"node"}, KJ_BIND_METHOD(*this, set_node), "<host:port>",
+                          "Send the command to this one node, bypassing the ring.")
+        .addOption({"json"}, KJ_BIND_METHOD(*this, set_json), "Print machine-readable JSON.")
+        .addOptionWithArg({"timeout"}, KJ_BIND_METHOD(*this, set_timeout), "<duration>",
+                          "Deadline per operation, e.g. 500ms or 2s (default 2s).");
+  }
+
+  kj::MainBuilder::Validity add_seed(kj::StringPtr arg) {
+    options_.seeds_given = true;
+    options_.seeds.push_back(arg.cStr());
+    return true;
+  }
+  kj::MainBuilder::Validity set_node(kj::StringPtr arg) {
+    node_ = std::string(arg.cStr());
+    return true;
+  }
+  kj::MainBuilder::Validity set_json() {
+    json_ = true;
+    return true;
+  }
+  kj::MainBuilder::Validity set_timeout(kj::StringPtr arg) {
+    auto ms = parse_duration_ms(arg.cStr());
+    if (!ms || *ms == 0) {
+      return "--timeout wants a duration such as 500ms, 2s or 1m";
+    }
+    timeout_ = std::chrono::milliseconds(*ms);
+    return true;
+  }
+  kj::MainBuilder::Validity set_ttl(kj::StringPtr arg) {
+    auto ms = parse_duration_ms(arg.cStr());
+    if (!ms) {
+      return "--ttl wants a duration such as 30s, 500ms, 5m or 1h";
+    }
+    ttl_ = std::chrono::milliseconds(*ms);
+    return true;
+  }
+  kj::MainBuilder::Validity set_key(kj::StringPtr arg) {
+    key_ = std::string(arg.cStr());
+    return true;
+  }
+  kj::MainBuilder::Validity set_value(kj::StringPtr arg) {
+    value_ = std::string(arg.cStr());
+    return true;
+  }
+
+  kj::MainFunc members_cmd() {
+    kj::MainBuilder b(context_, kVersion, "Lists the members with their state and items stored.");
+    add_common(b);
+    return b.callAfterParsing(KJ_BIND_METHOD(*this, run_members)).build();
+  }
+  kj::MainFunc ring_cmd() {
+    kj::MainBuilder b(context_, kVersion, "Shows each node's share of the key space.");
+    add_common(b);
+    return b.callAfterParsing(KJ_BIND_METHOD(*this, run_ring)).build();
+  }
+  kj::MainFunc stats_cmd() {
+    kj::MainBuilder b(context_, kVersion, "Shows every node's counters.");
+    add_common(b);
+    return b.callAfterParsing(KJ_BIND_METHOD(*this, run_stats)).build();
+  }
+  kj::MainFunc owners_cmd() { return key_command("Shows the nodes owning KEY.", &CtlMain::run_owners); }
+  kj::MainFunc get_cmd() { return key_command("Prints the value of KEY.", &CtlMain::run_get); }
+  kj::MainFunc del_cmd() { return key_command("Deletes KEY.", &CtlMain::run_del); }
+  kj::MainFunc has_cmd() { return key_command("Exits 0 if KEY has a value, 1 if not.", &CtlMain::run_has); }
+  kj::MainFunc put_cmd() {
+    kj::MainBuilder b(context_, kVersion,
+                      "Stores VALUE under KEY. A VALUE of '-' reads the value from stdin.");
+    add_common(b);
+    return b
+        .addOptionWithArg({"ttl"}, KJ_BIND_METHOD(*this, set_ttl), "<duration>",
+                          "Expire the value after this long, e.g. 30s.")
+        .expectArg("KEY", KJ_BIND_METHOD(*this, set_key))
+        .expectArg("VALUE", KJ_BIND_METHOD(*this, set_value))
+        .callAfterParsing(KJ_BIND_METHOD(*this, run_put))
+        .build();
+  }
+
+  using Runner = kj::MainBuilder::Validity (CtlMain::*)();
+  kj::MainFunc key_command(kj::StringPtr help, Runner runner) {
+    kj::MainBuilder b(context_, kVersion, help);
+    add_common(b);
+    return b.expectArg("KEY", KJ_BIND_METHOD(*this, set_key))
+        .callAfterParsing([this, runner]() { return (this->*runner)(); })
+        .build();
+  }
+
+  // --- connecting ------------------------------------------------------------
+
+  struct Seeds {
+    std::vector<std::string> seeds;
+    bool seeds_given = false;
+  };
+
+  // direct: bypass the ring when --node is given (key commands).
+  Client connect(bool direct) {
+    ClientOptions options;
+    options.client_name = "discache-ctl";
+    options.deadline = timeout_;
+    if (node_) {
+      options.seeds = {*node_};
+      options.direct = direct;
+    } else if (options_.seeds_given) {
+      options.seeds = options_.seeds;
+    }
+    auto client = Client::connect(options);
+    if (!client) {
+      fail(client.error());
+    }
+    return std::move(*client);
+  }
+
+  [[noreturn]] void fail(const Error& error) {
+    if (json_) {
+      capnp::MallocMessageBuilder message;
+      auto out = message.initRoot<ErrorOutput>();
+      out.setError(std::string(to_string(error.code)).c_str());
+      out.setMessage(error.message.c_str());
+      print_json(out.asReader());
+    }
+    context_.exitError(
+        kj::str("discache-ctl: ", to_string(error.code).data(), ": ", error.message.c_str()));
+    _exit(ExitCodeContext::kErrorExit);  // exitError does not return; tell the compiler
+  }
+
+  [[noreturn]] void not_found() {
+    if (json_) {
+      capnp::MallocMessageBuilder message;
+      auto out = message.initRoot<KeyOutput>();
+      out.setKey(key_.c_str());
+      out.setStatus("not_found");
+      print_json(out.asReader());
+    }
+    std::cerr << "not found" << std::endl;
+    std::cout.flush();
+    _exit(kNotFoundExit);
+  }
+
+  template <typename Reader>
+  void print_json(Reader reader) {
+    capnp::JsonCodec codec;
+    codec.setPrettyPrint(true);
+    std::cout << codec.encode(reader).cStr() << std::endl;
+  }
+
+  // --- commands --------------------------------------------------------------
+
+  kj::MainBuilder::Validity run_members() {
+    auto client = connect(false);
+    auto list = client.members();
+    auto stats = client.stats();
+    auto items_of = [&](const std::string& name) -> double {
+      for (const auto& s : stats) {
+        if (s.name == name && !s.error) {
+          return static_cast<double>(s.items);
+        }
+      }
+      return -1;
+    };
+    if (json_) {
+      capnp::MallocMessageBuilder message;
+      auto out = message.initRoot<MembersOutput>();
+      out.setEpoch(static_cast<double>(list.epoch));
+      out.setReplicas(list.replicas);
+      auto rows = out.initMembers(static_cast<unsigned>(list.members.size()));
+      for (unsigned i = 0; i < list.members.size(); ++i) {
+        const auto& m = list.members[i];
+        rows[i].setName(m.name.c_str());
+        rows[i].setAddress(m.address.c_str());
+        rows[i].setState(std::string(to_string(m.state)).c_str());
+        rows[i].setIncarnation(static_cast<double>(m.incarnation));
+        rows[i].setItems(items_of(m.name));
+      }
+      print_json(out.asReader());
+      return true;
+    }
+    std::cout << std::left << std::setw(24) << "NAME" << std::setw(24) << "ADDRESS" << std::setw(9)
+              << "STATE" << std::setw(16) << "INCARNATION" << "ITEMS\n";
+    for (const auto& m : list.members) {
+      const double items = items_of(m.name);
+      std::cout << std::left << std::setw(24) << m.name << std::setw(24) << m.address
+                << std::setw(9) << to_string(m.state) << std::setw(16) << m.incarnation
+                << (items < 0 ? std::string("-") : std::to_string(static_cast<std::uint64_t>(items)))
+                << "\n";
+    }
+    std::cout << "epoch " << list.epoch << ", replicas " << list.replicas << std::endl;
+    return true;
+  }
+
+  kj::MainBuilder::Validity run_ring() {
+    auto client = connect(false);
+    auto ring = client.ring();
+    if (json_) {
+      capnp::MallocMessageBuilder message;
+      auto out = message.initRoot<RingOutput>();
+      out.setEpoch(static_cast<double>(ring.epoch));
+      out.setImbalance(ring.imbalance);
+      auto rows = out.initNodes(static_cast<unsigned>(ring.nodes.size()));
+      for (unsigned i = 0; i < ring.nodes.size(); ++i) {
+        rows[i].setName(ring.nodes[i].name.c_str());
+        rows[i].setAddress(ring.nodes[i].address.c_str());
+        rows[i].setVnodes(ring.nodes[i].vnodes);
+        rows[i].setShare(ring.nodes[i].share * 100.0);
+      }
+      print_json(out.asReader());
+      return true;
+    }
+    std::cout << std::left << std::setw(24) << "NAME" << std::setw(24) << "ADDRESS" << std::setw(8)
+              << "VNODES" << "SHARE\n";
+    for (const auto& n : ring.nodes) {
+      std::cout << std::left << std::setw(24) << n.name << std::setw(24) << n.address
+                << std::setw(8) << n.vnodes << std::fixed << std::setprecision(2)
+                << n.share * 100.0 << "%\n";
+    }
+    std::cout << "imbalance " << std::fixed << std::setprecision(3) << ring.imbalance
+              << " (largest share / mean share), epoch " << ring.epoch << std::endl;
+    return true;
+  }
+
+  kj::MainBuilder::Validity run_owners() {
+    auto client = connect(false);
+    auto owners = client.owners(key_);
+    if (json_) {
+      capnp::MallocMessageBuilder message;
+      auto out = message.initRoot<OwnersOutput>();
+      out.setKey(key_.c_str());
+      auto rows = out.initOwners(static_cast<unsigned>(owners.size()));
+      for (unsigned i = 0; i < owners.size(); ++i) {
+        rows[i].setName(owners[i].name.c_str());
+        rows[i].setAddress(owners[i].address.c_str());
+      }
+      print_json(out.asReader());
+      return true;
+    }
+    for (const auto& m : owners) {
+      std::cout << m.name << " " << m.address << "\n";
+    }
+    std::cout.flush();
+    return true;
+  }
+
+  kj::MainBuilder::Validity run_get() {
+    auto client = connect(true);
+    auto item = client.get_item(key_);
+    if (!item) {
+      if (item.error().is(Errc::not_found)) {
+        not_found();
+      }
+      fail(item.error());
+    }
+    if (json_) {
+      capnp::MallocMessageBuilder message;
+      auto out = message.initRoot<KeyOutput>();
+      out.setKey(key_.c_str());
+      out.setStatus("ok");
+      out.setValue(capnp::Text::Reader(item->value.c_str(), item->value.size()));
+      out.setVersion(static_cast<double>(item->version));
+      print_json(out.asReader());
+      return true;
+    }
+    std::cout << item->value << std::endl;
+    return true;
+  }
+
+  kj::MainBuilder::Validity run_put() {
+    if (value_ == "-") {
+      value_.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      if (std::cin.bad()) {
+        fail(Error{Errc::invalid_argument, "cannot read the value from stdin"});
+      }
+    }
+    auto client = connect(true);
+    auto done = client.put(key_, value_, PutOptions{ttl_});
+    if (!done) {
+      fail(done.error());
+    }
+    print_ok();
+    return true;
+  }
+
+  kj::MainBuilder::Validity run_del() {
+    auto client = connect(true);
+    auto done = client.del(key_);
+    if (!done) {
+      fail(done.error());
+    }
+    print_ok();
+    return true;
+  }
+
+  kj::MainBuilder::Validity run_has() {
+    auto client = connect(true);
+    auto found = client.has_key(key_);
+    if (!found) {
+      fail(found.error());
+    }
+    if (!*found) {
+      not_found();
+    }
+    if (json_) {
+      print_ok();
+    } else {
+      std::cout << "true" << std::endl;
+    }
+    return true;
+  }
+
+  void print_ok() {
+    if (json_) {
+      capnp::MallocMessageBuilder message;
+      auto out = message.initRoot<KeyOutput>();
+      out.setKey(key_.c_str());
+      out.setStatus("ok");
+      print_json(out.asReader());
+    } else {
+      std::cout << "ok" << std::endl;
+    }
+  }
+
+  kj::MainBuilder::Validity run_stats() {
+    auto client = connect(false);
+    auto stats = client.stats();
+    bool any_error = false;
+    if (json_) {
+      capnp::MallocMessageBuilder message;
+      auto out = message.initRoot<StatsOutput>();
+      auto rows = out.initNodes(static_cast<unsigned>(stats.size()));
+      for (unsigned i = 0; i < stats.size(); ++i) {
+        const auto& s = stats[i];
+        auto r = rows[i];
+        r.setName(s.name.c_str());
+        r.setAddress(s.address.c_str());
+        if (s.error) {
+          any_error = true;
+          r.setError(s.error->describe().c_str());
+        }
+        r.setItems(static_cast<double>(s.items));
+        r.setBytes(static_cast<double>(s.bytes));
+        r.setGets(static_cast<double>(s.gets));
+        r.setHits(static_cast<double>(s.hits));
+        r.setMisses(static_cast<double>(s.misses));
+        r.setPuts(static_cast<double>(s.puts));
+        r.setDeletes(static_cast<double>(s.deletes));
+        r.setCalls(static_cast<double>(s.calls));
+        r.setBatchCalls(static_cast<double>(s.batch_calls));
+        r.setConnections(static_cast<double>(s.connections));
+        r.setUptimeMs(static_cast<double>(s.uptime_ms));
+      }
+      print_json(out.asReader());
+    } else {
+      std::cout << std::left << std::setw(24) << "NAME" << std::right << std::setw(10) << "ITEMS"
+                << std::setw(12) << "BYTES" << std::setw(10) << "GETS" << std::setw(10) << "HITS"
+                << std::setw(10) << "MISSES" << std::setw(10) << "PUTS" << std::setw(10)
+                << "DELETES" << std::setw(10) << "CALLS" << "\n";
+      for (const auto& s : stats) {
+        std::cout << std::left << std::setw(24) << s.name << std::right;
+        if (s.error) {
+          any_error = true;
+          std::cout << "  " << s.error->describe() << "\n";
+          continue;
+        }
+        std::cout << std::setw(10) << s.items << std::setw(12) << s.bytes << std::setw(10)
+                  << s.gets << std::setw(10) << s.hits << std::setw(10) << s.misses
+                  << std::setw(10) << s.puts << std::setw(10) << s.deletes << std::setw(10)
+                  << s.calls << "\n";
+      }
+      std::cout.flush();
+    }
+    if (any_error) {
+      context_.exitError("some nodes did not answer");
+    }
+    return true;
+  }
+
+  kj::ProcessContext& context_;
+  Seeds options_;
+  std::optional<std::string> node_;
+  bool json_ = false;
+  std::chrono::milliseconds timeout_{2000};
+  std::chrono::milliseconds ttl_{0};
+  std::string key_;
+  std::string value_;
+};
+
+}  // namespace
+}  // namespace discache::ctl
+
+DISCACHE_MAIN(discache::ctl::CtlMain)
