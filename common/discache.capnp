@@ -73,6 +73,7 @@ struct Member {
   address @1 :Text;      # host:port clients and peers connect to
   state @2 :MemberState;
   incarnation @3 :UInt64;  # only the member itself raises it; newer wins
+  lastHeardMsAgo @4 :UInt64;  # as seen by the node answering; 0 for itself
 }
 
 struct MemberList {
@@ -115,5 +116,20 @@ interface Node {
   members @6 () -> (list :MemberList);
   join @7 (member :Member) -> (list :MemberList);
   # Push-pull gossip between nodes: send what you know, get what the peer knows.
-  gossip @8 (list :MemberList) -> (list :MemberList);
+  # Nodes also use it as their heartbeat (see docs/design.md, Membership).
+  gossip @8 (list :MemberList, from :Text) -> (list :MemberList);
+  # `from` names the sender: the receiver counts the call as hearing from it.
+
+  # Subscribe to member-list changes. The node calls watcher.changed() with the
+  # whole list after each change (at most one call in flight per watcher,
+  # coalescing changes that happen meanwhile) until `handle` is dropped or the
+  # connection ends.
+  watch @9 (watcher :MemberWatcher) -> (handle :WatchHandle, list :MemberList);
 }
+
+interface MemberWatcher {
+  changed @0 (list :MemberList) -> ();
+}
+
+# Holding it keeps a subscription alive; it has no methods.
+interface WatchHandle {}

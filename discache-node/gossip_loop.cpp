@@ -5,72 +5,143 @@
 #include <iostream>
 
 #include "member_wire.h"
+#include "wire_text.h"
 
 namespace discache::node {
 
 namespace {
-constexpr auto kCallTimeout = 2 * kj::SECONDS;
+
 constexpr auto kJoinRetry = 1 * kj::SECONDS;
+
+kj::Duration to_kj(std::chrono::milliseconds ms) { return ms.count() * kj::MILLISECONDS; }
+
+class LogErrors final : public kj::TaskSet::ErrorHandler {
+ public:
+  void taskFailed(kj::Exception&& e) override {
+    KJ_LOG(WARNING, "membership task failed", e.getDescription());
+  }
+};
+
 }  // namespace
 
 GossipLoop::GossipLoop(NodeContext& ctx, kj::Network& network, kj::Timer& timer,
-                       std::vector<Endpoint> seeds, kj::Duration interval)
+                       std::vector<Endpoint> seeds, FailureTiming timing)
     : ctx_(ctx),
       network_(network),
       timer_(timer),
       seeds_(std::move(seeds)),
-      interval_(interval),
-      random_(std::random_device{}()) {}
+      timing_(timing),
+      errors_(kj::heap<LogErrors>()),
+      tasks_(*errors_) {}
 
 kj::Promise<void> GossipLoop::run() {
-  return join().then([this]() { return gossip_forever(); });
-}
-
-kj::Promise<void> GossipLoop::join() {
-  if (seeds_.empty()) {
-    return kj::READY_NOW;
+  if (!seeds_.empty()) {
+    tasks_.add(join_loop(false));
   }
-  return join_from(0);
+  return probe_forever();
 }
 
-kj::Promise<void> GossipLoop::join_from(std::size_t index) {
-  if (index == seeds_.size()) {
-    if (!told_unreachable_) {
-      std::cerr << "discache-node: no seed answered; still trying every second\n";
-      told_unreachable_ = true;
+kj::Promise<void> GossipLoop::join_loop(bool said_unreachable) {
+  // Try the seeds in order; the first that answers is enough.
+  kj::Promise<bool> attempt = false;
+  for (const auto& seed : seeds_) {
+    attempt = attempt.then([this, seed](bool joined) -> kj::Promise<bool> {
+      if (joined) {
+        return true;
+      }
+      return join_through(seed);
+    });
+  }
+  return attempt.then([this, said_unreachable](bool joined) -> kj::Promise<void> {
+    if (joined) {
+      return kj::READY_NOW;
     }
-    return timer_.afterDelay(kJoinRetry).then([this]() { return join_from(0); });
-  }
-  const Endpoint seed = seeds_[index];
-  auto attempt =
-      NodeConnection::connect(network_, seed, "", ctx_.members.self().name)
-          .then([this](kj::Own<NodeConnection> connection) {
-            auto request = connection->node().joinRequest();
-            write_member(ctx_.members.self(), request.initMember());
-            return request.send().then(
-                [this, connection = kj::mv(connection)](auto response) {
-                  ctx_.members.merge(read_member_list(response.getList()));
-                });
-          });
-  return timer_.timeoutAfter(kCallTimeout, kj::mv(attempt))
-      .then([]() { return true; },
-            [seed](kj::Exception&& e) {
-              std::cerr << "discache-node: seed " << seed.to_string()
-                        << " did not answer: " << e.getDescription().cStr() << "\n";
-              return false;
-            })
-      .then([this, index](bool joined) -> kj::Promise<void> {
-        if (joined) {
-          return kj::READY_NOW;
-        }
-        return join_from(index + 1);
-      });
+    if (!said_unreachable) {
+      std::cerr << "discache-node[" << ctx_.members.self().name
+                << "]: no seed answered; trying again every second" << std::endl;
+    }
+    return timer_.afterDelay(kJoinRetry).then([this]() { return join_loop(true); });
+  });
 }
 
-kj::Promise<void> GossipLoop::gossip_forever() {
-  return timer_.afterDelay(interval_)
-      .then([this]() { return gossip_round(); })
-      .then([this]() { return gossip_forever(); });
+kj::Promise<bool> GossipLoop::join_through(Endpoint seed) {
+  auto attempt = NodeConnection::connect(network_, seed, "", ctx_.members.self().name)
+                     .then([this](kj::Own<NodeConnection> connection) {
+                       auto request = connection->node().joinRequest();
+                       write_member(ctx_.members.self(), request.initMember());
+                       return request.send().then(
+                           [this, connection = kj::mv(connection)](auto response) {
+                             auto list = read_member_list(response.getList());
+                             ctx_.members.merge(list);
+                             for (const auto& m : list.members) {
+                               if (m.last_heard_ms_ago == 0) {
+                                 ctx_.members.heard_from(m.name, MemberTable::Clock::now());
+                               }
+                             }
+                           });
+                     });
+  return timer_.timeoutAfter(to_kj(timing_.probe_timeout * 4), kj::mv(attempt))
+      .then([]() { return true; },
+            [this, seed](kj::Exception&& e) {
+              std::cerr << "discache-node[" << ctx_.members.self().name << "]: seed "
+                        << seed.to_string() << " did not answer ("
+                        << e.getDescription().cStr() << ")" << std::endl;
+              return false;
+            });
+}
+
+void GossipLoop::add_seed(Endpoint endpoint) {
+  const std::string address = endpoint.to_string();
+  for (const auto& m : ctx_.members.list().members) {
+    if (m.address == address) {
+      return;
+    }
+  }
+  tasks_.add(join_through(endpoint).ignoreResult());
+}
+
+kj::Promise<void> GossipLoop::probe_forever() {
+  return timer_.afterDelay(to_kj(timing_.probe_interval)).then([this]() {
+    probe_all();
+    detect_failures(ctx_.members, timing_, MemberTable::Clock::now());
+    return probe_forever();
+  });
+}
+
+void GossipLoop::probe_all() {
+  for (const Member& peer : ctx_.members.peers()) {
+    if (!probing_.insert(peer.name).second) {
+      continue;  // the last probe has not finished yet
+    }
+    tasks_.add(exchange(peer)
+                   .catch_([this, name = peer.name](kj::Exception&&) { drop_link(name); })
+                   .then([this, name = peer.name]() { probing_.erase(name); }));
+  }
+}
+
+kj::Promise<void> GossipLoop::exchange(const Member& peer) {
+  auto call = link(peer).then([this, name = peer.name](wire::Node::Client node) {
+    auto request = node.gossipRequest();
+    write_member_list(ctx_.members.snapshot(MemberTable::Clock::now()), request.initList());
+    request.setFrom(text_of(ctx_.members.self().name));
+    return request.send().then([this, name](auto response) {
+      ctx_.members.heard_from(name, MemberTable::Clock::now());
+      ctx_.members.merge(read_member_list(response.getList()));
+    });
+  });
+  return timer_.timeoutAfter(to_kj(timing_.probe_timeout), kj::mv(call));
+}
+
+kj::Promise<void> GossipLoop::announce_self(MemberState state) {
+  ctx_.members.set_self_state(state);
+  kj::Vector<kj::Promise<void>> calls;
+  for (const Member& peer : ctx_.members.peers()) {
+    if (peer.state == MemberState::dead) {
+      continue;
+    }
+    calls.add(exchange(peer).catch_([](kj::Exception&&) {}));
+  }
+  return kj::joinPromises(calls.releaseAsArray());
 }
 
 kj::Promise<wire::Node::Client> GossipLoop::link(const Member& member) {
@@ -90,26 +161,12 @@ kj::Promise<wire::Node::Client> GossipLoop::link(const Member& member) {
       });
 }
 
-void GossipLoop::drop_link(const std::string& name) { links_.erase(name.c_str()); }
-
-kj::Promise<void> GossipLoop::gossip_round() {
-  auto peers = ctx_.members.peers();
-  if (peers.empty()) {
-    return kj::READY_NOW;
+void GossipLoop::drop_link(const std::string& name) {
+  KJ_IF_MAYBE(existing, links_.find(name.c_str())) {
+    // Destroy the connection on a later turn: a callback of it may be running.
+    tasks_.add(kj::evalLater([connection = kj::mv(*existing)]() {}));
+    links_.erase(name.c_str());
   }
-  const Member peer = peers[random_() % peers.size()];
-  auto round = link(peer).then([this](wire::Node::Client node) {
-    auto request = node.gossipRequest();
-    write_member_list(ctx_.members.list(), request.initList());
-    return request.send().then(
-        [this](auto response) { ctx_.members.merge(read_member_list(response.getList())); });
-  });
-  return timer_.timeoutAfter(kCallTimeout, kj::mv(round))
-      .catch_([this, name = peer.name](kj::Exception&&) {
-        // Unreachable this round; failure detection (membership issue) decides
-        // what that means. Reconnect next time.
-        drop_link(name);
-      });
 }
 
 }  // namespace discache::node

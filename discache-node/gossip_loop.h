@@ -1,36 +1,48 @@
-// Joins the cluster through seeds, then spreads the member list by gossip.
+// Joins the cluster through seeds, probes every peer, spreads the member list.
 #pragma once
 
 #include <kj/async-io.h>
 #include <kj/map.h>
 
-#include <chrono>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "endpoint.h"
+#include "failure_detector.h"
 #include "node_connection.h"
 #include "node_context.h"
 
 namespace discache::node {
 
-// Event-loop thread only. Each round it swaps member lists with one random
-// peer (push-pull), so a change reaches all n nodes in O(log n) rounds.
+// Event-loop thread only.
+//
+// Every probe interval the node makes a push-pull gossip exchange with each
+// peer that has not left. The exchange is both the heartbeat (a peer that
+// answers was heard from) and the dissemination (both sides merge lists), so
+// a change reaches every node within one interval of the first node that saw
+// it. Cost: n-1 small calls per node per interval, fine up to ~100 nodes
+// (docs/design.md, Membership).
 class GossipLoop {
  public:
   GossipLoop(NodeContext& ctx, kj::Network& network, kj::Timer& timer, std::vector<Endpoint> seeds,
-             kj::Duration interval);
+             FailureTiming timing);
 
-  // Joins through the first seed that answers (retrying while none does),
-  // then gossips every interval. Never resolves; cancel to stop.
+  // Joins through the seeds in the background (retrying until one answers)
+  // and probes peers every interval. Never resolves; cancel to stop.
   kj::Promise<void> run();
+  // Discovery found `endpoint`: join through it unless it is a known member.
+  void add_seed(Endpoint endpoint);
+  // Marks this node `state` (leaving/left) and tells every live peer at once;
+  // resolves when all answered or after the probe timeout.
+  kj::Promise<void> announce_self(MemberState state);
 
  private:
-  kj::Promise<void> join();
-  kj::Promise<void> join_from(std::size_t index);
-  kj::Promise<void> gossip_forever();
-  kj::Promise<void> gossip_round();
-  // A cached connection to `member`; dropped again when a call on it fails.
+  kj::Promise<void> join_loop(bool said_unreachable);
+  kj::Promise<bool> join_through(Endpoint seed);
+  kj::Promise<void> probe_forever();
+  void probe_all();
+  kj::Promise<void> exchange(const Member& peer);
   kj::Promise<wire::Node::Client> link(const Member& member);
   void drop_link(const std::string& name);
 
@@ -38,10 +50,11 @@ class GossipLoop {
   kj::Network& network_;
   kj::Timer& timer_;
   std::vector<Endpoint> seeds_;
-  kj::Duration interval_;
+  FailureTiming timing_;
   kj::HashMap<kj::String, kj::Own<NodeConnection>> links_;
-  std::mt19937_64 random_;
-  bool told_unreachable_ = false;
+  std::set<std::string> probing_;  // one probe in flight per peer
+  kj::Own<kj::TaskSet::ErrorHandler> errors_;
+  kj::TaskSet tasks_;
 };
 
 }  // namespace discache::node

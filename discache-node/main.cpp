@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "duration_text.h"
 #include "endpoint.h"
 #include "exit_code_context.h"
 #include "gossip_loop.h"
@@ -42,6 +43,13 @@ class NodeMain {
                           "restarted with the same name takes the same place on the ring.")
         .addOptionWithArg({"replicas"}, KJ_BIND_METHOD(*this, set_replicas), "<n>",
                           "Replication factor clients learn from the member list (default 1).")
+        .addOptionWithArg({"probe-interval"}, KJ_BIND_METHOD(*this, set_probe_interval),
+                          "<duration>", "How often each peer is probed (default 250ms).")
+        .addOptionWithArg({"suspect-after"}, KJ_BIND_METHOD(*this, set_suspect_after),
+                          "<duration>",
+                          "Silence after which a peer is suspect (default 1500ms).")
+        .addOptionWithArg({"dead-after"}, KJ_BIND_METHOD(*this, set_dead_after), "<duration>",
+                          "Silence after which a peer is dead and leaves the ring (default 4s).")
         .addOptionWithArg({"max-key-bytes"}, KJ_BIND_METHOD(*this, set_max_key), "<bytes>",
                           "Largest key accepted (default 1024).")
         .addOptionWithArg({"max-value-bytes"}, KJ_BIND_METHOD(*this, set_max_value), "<bytes>",
@@ -113,7 +121,32 @@ class NodeMain {
     return true;
   }
 
+  kj::MainBuilder::Validity set_duration(kj::StringPtr arg, std::chrono::milliseconds& out,
+                                         const char* flag) {
+    auto ms = parse_duration_ms(arg.cStr());
+    if (!ms || *ms == 0 || *ms > 3'600'000) {
+      return kj::str(flag, " wants a duration from 1ms to 1h, such as 250ms or 4s");
+    }
+    out = std::chrono::milliseconds(*ms);
+    return true;
+  }
+  kj::MainBuilder::Validity set_probe_interval(kj::StringPtr arg) {
+    return set_duration(arg, timing_.probe_interval, "--probe-interval");
+  }
+  kj::MainBuilder::Validity set_suspect_after(kj::StringPtr arg) {
+    return set_duration(arg, timing_.suspect_after, "--suspect-after");
+  }
+  kj::MainBuilder::Validity set_dead_after(kj::StringPtr arg) {
+    return set_duration(arg, timing_.dead_after, "--dead-after");
+  }
+
   kj::MainBuilder::Validity run() {
+    if (timing_.suspect_after >= timing_.dead_after) {
+      context_.exitError("--suspect-after must be shorter than --dead-after");
+    }
+    if (timing_.probe_interval * 2 > timing_.suspect_after) {
+      context_.exitError("--suspect-after must be at least two probe intervals");
+    }
     // Signals are captured before any thread exists, as KJ requires.
     kj::UnixEventPort::captureSignal(SIGTERM);
     kj::UnixEventPort::captureSignal(SIGINT);
@@ -139,7 +172,7 @@ class NodeMain {
                     replicas_, limits_, log_change);
     std::cerr << "discache-node[" << name << "]: listening on " << bound.to_string() << std::endl;
 
-    GossipLoop gossip(ctx, network, io.provider->getTimer(), seeds_, 200 * kj::MILLISECONDS);
+    GossipLoop gossip(ctx, network, io.provider->getTimer(), seeds_, timing_);
     auto& port = io.unixEventPort;
     auto stop = port.onSignal(SIGTERM).exclusiveJoin(port.onSignal(SIGINT));
     auto work = serve(*listener, ctx)
@@ -147,7 +180,9 @@ class NodeMain {
                     .then([]() -> siginfo_t { KJ_UNREACHABLE; });
     auto signal = stop.exclusiveJoin(kj::mv(work)).wait(io.waitScope);
     std::cerr << "discache-node[" << name << "]: stopping on signal " << signal.si_signo
-              << std::endl;
+              << "; telling peers this node has left" << std::endl;
+    // Peers drop us from the ring now rather than after the failure timeout.
+    gossip.announce_self(MemberState::left).wait(io.waitScope);
     return true;
   }
 
@@ -159,6 +194,7 @@ class NodeMain {
   std::vector<Endpoint> seeds_;
   std::string name_;
   std::uint32_t replicas_ = 1;
+  FailureTiming timing_;
   StoreLimits limits_{limits::kDefaultMaxKeyBytes, limits::kDefaultMaxValueBytes};
 };
 

@@ -45,6 +45,8 @@ bool MemberTable::merge_one(const Member& remote) {
   Member* local = find(remote.name);
   if (local == nullptr) {
     list_.members.push_back(remote);
+    list_.members.back().last_heard_ms_ago = 0;
+    heard_[remote.name] = Clock::now();
     // push_back may move self; its index is unchanged.
     changed("member " + remote.name + " (" + remote.address + ") is " +
             std::string(to_string(remote.state)));
@@ -69,7 +71,11 @@ bool MemberTable::merge_one(const Member& remote) {
   }
   const bool state_changed = remote.state != local->state;
   const bool address_changed = remote.address != local->address;
+  if (newer) {
+    heard_[remote.name] = Clock::now();
+  }
   *local = remote;
+  local->last_heard_ms_ago = 0;
   if (state_changed || address_changed) {
     changed("member " + remote.name + " (" + remote.address + ") is " +
             std::string(to_string(remote.state)));
@@ -98,6 +104,45 @@ void MemberTable::set_self_state(MemberState state) {
   me.state = state;
   ++me.incarnation;
   changed("this node is " + std::string(to_string(state)));
+}
+
+bool MemberTable::mark(const std::string& name, MemberState state) {
+  Member* member = find(name);
+  if (member == nullptr || member == &list_.members[self_index_] ||
+      state_rank(state) <= state_rank(member->state)) {
+    return false;
+  }
+  member->state = state;
+  changed("member " + name + " (" + member->address + ") is " + std::string(to_string(state)));
+  return true;
+}
+
+void MemberTable::heard_from(const std::string& name, Clock::time_point now) {
+  auto it = heard_.find(name);
+  if (it != heard_.end() && it->second < now) {
+    it->second = now;
+  }
+}
+
+MemberTable::Clock::time_point MemberTable::last_heard(const std::string& name) const {
+  auto it = heard_.find(name);
+  return it == heard_.end() ? Clock::time_point{} : it->second;
+}
+
+MemberList MemberTable::snapshot(Clock::time_point now) const {
+  MemberList out = list_;
+  for (std::size_t i = 0; i < out.members.size(); ++i) {
+    if (i == self_index_) {
+      continue;
+    }
+    auto heard = last_heard(out.members[i].name);
+    out.members[i].last_heard_ms_ago =
+        heard == Clock::time_point{}
+            ? 0
+            : static_cast<std::uint64_t>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(now - heard).count());
+  }
+  return out;
 }
 
 std::vector<Member> MemberTable::peers() const {

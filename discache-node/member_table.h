@@ -3,7 +3,9 @@
 
 #include <discache/member.hpp>
 
+#include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,8 +17,10 @@ namespace discache::node {
 // overwrites new, and any two tables that saw the same news agree.
 class MemberTable {
  public:
-  // Called once per change with a human-readable line (for the node's log).
+  // Called once per change with a human-readable line (for the node's log
+  // and to wake member-list watchers).
   using ChangeLog = std::function<void(const std::string&)>;
+  using Clock = std::chrono::steady_clock;
 
   MemberTable(Member self, std::uint32_t replicas, ChangeLog log);
 
@@ -30,6 +34,16 @@ class MemberTable {
   bool merge_one(const Member& remote);
   // Marks this node leaving/left (raising its incarnation so it wins).
   void set_self_state(MemberState state);
+  // Marks another member suspect or dead at its current incarnation (the
+  // failure detector's verdict); only ever makes its state more severe.
+  bool mark(const std::string& name, MemberState state);
+
+  // Records first-hand contact with `name` (a successful exchange).
+  void heard_from(const std::string& name, Clock::time_point now);
+  // When this node last heard from `name` first-hand (or learnt of it).
+  Clock::time_point last_heard(const std::string& name) const;
+  // The list with each member's last_heard_ms_ago filled in, for the wire.
+  MemberList snapshot(Clock::time_point now) const;
 
   // Members other than self that are worth talking to (not left).
   std::vector<Member> peers() const;
@@ -40,6 +54,9 @@ class MemberTable {
 
   MemberList list_;
   std::size_t self_index_ = 0;
+  // A member's clock starts when it is learnt of or changes incarnation, so a
+  // newcomer gets a full grace period before it can be suspected.
+  std::map<std::string, Clock::time_point> heard_;
   ChangeLog log_;
 };
 

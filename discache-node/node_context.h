@@ -7,6 +7,7 @@
 
 #include "item_store.h"
 #include "member_table.h"
+#include "member_watchers.h"
 
 namespace discache::node {
 
@@ -23,11 +24,18 @@ struct NodeCounters {
 
 // Event-loop thread only.
 struct NodeContext {
+  // `log` gets one line per membership change; watchers are told too.
   NodeContext(Member self, std::uint32_t replicas, StoreLimits limits,
               MemberTable::ChangeLog log)
-      : store(limits), members(std::move(self), replicas, std::move(log)) {}
+      : store(limits),
+        watchers([this]() { return members.snapshot(MemberTable::Clock::now()); }),
+        members(std::move(self), replicas, [this, log = std::move(log)](const std::string& what) {
+          log(what);
+          watchers.changed();
+        }) {}
 
   ItemStore store;
+  MemberWatchers watchers;  // before members: members' callback uses it
   MemberTable members;
   NodeCounters counters;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

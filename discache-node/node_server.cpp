@@ -109,6 +109,8 @@ class NodeImpl final : public wire::Node::Server {
  public:
   explicit NodeImpl(NodeContext& ctx) : ctx_(ctx), ops_(ctx) {}
 
+  MemberList snapshot() const { return ctx_.members.snapshot(MemberTable::Clock::now()); }
+
   kj::Promise<void> get(GetContext context) override {
     ++ctx_.counters.calls;
     ops_.get(context.getParams().getKey(), context.getResults().initResult());
@@ -169,19 +171,30 @@ class NodeImpl final : public wire::Node::Server {
   }
 
   kj::Promise<void> members(MembersContext context) override {
-    write_member_list(ctx_.members.list(), context.getResults().initList());
+    write_member_list(snapshot(), context.getResults().initList());
     return kj::READY_NOW;
   }
 
   kj::Promise<void> join(JoinContext context) override {
-    ctx_.members.merge_one(read_member(context.getParams().getMember()));
-    write_member_list(ctx_.members.list(), context.getResults().initList());
+    auto member = read_member(context.getParams().getMember());
+    ctx_.members.merge_one(member);
+    ctx_.members.heard_from(member.name, MemberTable::Clock::now());
+    write_member_list(snapshot(), context.getResults().initList());
     return kj::READY_NOW;
   }
 
   kj::Promise<void> gossip(GossipContext context) override {
-    ctx_.members.merge(read_member_list(context.getParams().getList()));
-    write_member_list(ctx_.members.list(), context.getResults().initList());
+    auto params = context.getParams();
+    ctx_.members.merge(read_member_list(params.getList()));
+    ctx_.members.heard_from(to_std(params.getFrom()), MemberTable::Clock::now());
+    write_member_list(snapshot(), context.getResults().initList());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> watch(WatchContext context) override {
+    auto results = context.getResults();
+    results.setHandle(ctx_.watchers.add(context.getParams().getWatcher()));
+    write_member_list(snapshot(), results.initList());
     return kj::READY_NOW;
   }
 

@@ -120,6 +120,13 @@ MemberList Client::members() {
   });
 }
 
+void Client::on_members_changed(std::function<void(const MemberList&)> listener) {
+  core_->run_on_loop(
+      [listener = std::move(listener)](ClusterView& view) mutable {
+        view.add_listener(std::move(listener));
+      });
+}
+
 std::vector<Member> Client::owners(std::string_view key) {
   return ask_loop<std::vector<Member>>(
       *core_, [key](ClusterView& view, std::promise<std::vector<Member>>& reply) {

@@ -21,6 +21,22 @@ class LogTaskErrors final : public kj::TaskSet::ErrorHandler {
 
 kj::Duration to_kj(std::chrono::milliseconds ms) { return ms.count() * kj::MILLISECONDS; }
 
+// Same members in the same states (last-heard times aside).
+bool same_list(const MemberList& a, const MemberList& b) {
+  if (a.members.size() != b.members.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.members.size(); ++i) {
+    const auto& x = a.members[i];
+    const auto& y = b.members[i];
+    if (x.name != y.name || x.address != y.address || x.state != y.state ||
+        x.incarnation != y.incarnation) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool is_serving(MemberState state) {
   return state == MemberState::alive || state == MemberState::suspect;
 }
@@ -62,6 +78,19 @@ void encode(const KeyOp& op, wire::Op::Builder out) {
     case OpKind::has: out.setHas(); break;
   }
 }
+
+// Receives member-list pushes from the node we watch through.
+class PushedMembers final : public wire::MemberWatcher::Server {
+ public:
+  explicit PushedMembers(ClusterView& view) : view_(view) {}
+  kj::Promise<void> changed(ChangedContext context) override {
+    view_.on_pushed(read_member_list(context.getParams().getList()));
+    return kj::READY_NOW;
+  }
+
+ private:
+  ClusterView& view_;
+};
 
 }  // namespace
 
@@ -108,7 +137,7 @@ wire::Node::Client ClusterView::node_for(const Member& member) {
                   tasks_.add(connection->on_disconnect().then([this, name, generation]() {
                     auto found = links_.find(name);
                     if (found != links_.end() && found->second.generation == generation) {
-                      drop_link(name);
+                      drop_link(name, /*broken=*/true);
                     }
                   }));
                   it->second.connection = kj::mv(connection);
@@ -125,7 +154,19 @@ wire::Node::Client ClusterView::node_for(const Member& member) {
   return *link.node;
 }
 
-void ClusterView::drop_link(const std::string& name) {
+void ClusterView::drop_link(const std::string& name, bool broken) {
+  if (broken) {
+    for (const auto& m : ring_members_) {
+      if (m.name == name) {
+        down_.insert_or_assign(
+            name, Down{m.incarnation, io_.provider->getTimer().now() + to_kj(options_.down_retry)});
+      }
+    }
+  }
+  if (name == watch_link_) {
+    watch_handle_.reset();
+    watch_link_.clear();
+  }
   auto it = links_.find(name);
   if (it == links_.end()) {
     return;
@@ -152,6 +193,15 @@ void ClusterView::dispatch(std::vector<KeyOp> ops) {
   }
   for (std::size_t n = 0; n < by_node.size(); ++n) {
     auto& node_ops = by_node[n];
+    if (node_ops.empty()) {
+      continue;
+    }
+    if (auto down = down_error(ring_members_[n])) {
+      for (auto& op : node_ops) {
+        op.complete(std::unexpected(*down));
+      }
+      continue;
+    }
     std::size_t start = 0;
     while (start < node_ops.size()) {
       std::size_t end = start;
@@ -167,6 +217,20 @@ void ClusterView::dispatch(std::vector<KeyOp> ops) {
       start = end;
     }
   }
+}
+
+std::optional<Error> ClusterView::down_error(const Member& member) {
+  auto it = down_.find(member.name);
+  if (it == down_.end()) {
+    return std::nullopt;
+  }
+  if (member.incarnation > it->second.incarnation ||
+      io_.provider->getTimer().now() >= it->second.retry_at) {
+    down_.erase(it);  // restarted, or time to try again
+    return std::nullopt;
+  }
+  return Error{Errc::unavailable,
+               "node " + member.name + " (" + member.address + ") is down: its connection broke"};
 }
 
 void ClusterView::send_batch(const Member& member, std::vector<KeyOp> ops) {
@@ -194,7 +258,7 @@ void ClusterView::send_batch(const Member& member, std::vector<KeyOp> ops) {
       [this, batch, member](kj::Exception&& e) {
         Error error = translate(e, member);
         if (error.code == Errc::unavailable) {
-          drop_link(member.name);
+          drop_link(member.name, /*broken=*/true);
         }
         for (auto& op : *batch) {
           op.complete(std::unexpected(error));
@@ -237,11 +301,42 @@ void ClusterView::apply_members(MemberList list) {
     names.push_back(m.name);
   }
   const bool same_ring = names == ring_.nodes();
+  const bool changed = list.epoch != members_.epoch || !same_list(list, members_);
   members_ = std::move(list);
   ring_members_ = std::move(serving);
   if (!same_ring) {
     ring_ = HashRing(std::move(names));
   }
+  if (changed) {
+    for (auto& listener : listeners_) {
+      listener(members_);
+    }
+  }
+}
+
+void ClusterView::on_pushed(MemberList list) {
+  if (list.epoch >= members_.epoch) {
+    apply_members(std::move(list));
+  }
+}
+
+void ClusterView::watch_through(const Member& target) {
+  auto request = node_for(target).watchRequest();
+  request.setWatcher(kj::heap<PushedMembers>(*this));
+  watch_link_ = target.name;
+  tasks_.add(request.send().then(
+      [this, name = target.name](capnp::Response<wire::Node::WatchResults> response) {
+        if (watch_link_ != name) {
+          return;  // that link broke meanwhile
+        }
+        watch_handle_ = response.getHandle();
+        on_pushed(read_member_list(response.getList()));
+      },
+      [this, name = target.name](kj::Exception&&) {
+        if (watch_link_ == name) {
+          watch_link_.clear();  // the next refresh subscribes again
+        }
+      }));
 }
 
 std::vector<std::string> ClusterView::member_candidates() const {
@@ -267,7 +362,10 @@ kj::Promise<std::expected<MemberList, Error>> ClusterView::fetch_members(std::si
   // A link named after the address: seeds are known only by address.
   Member target{"address:" + candidates[candidate], candidates[candidate], MemberState::alive, 0};
   auto call = node_for(target).membersRequest().send().then(
-      [](capnp::Response<wire::Node::MembersResults> response) {
+      [this, target](capnp::Response<wire::Node::MembersResults> response) {
+        if (watch_link_.empty()) {
+          watch_through(target);  // pushes from now on; refresh is the fallback
+        }
         return std::expected<MemberList, Error>(read_member_list(response.getList()));
       });
   return io_.provider->getTimer()

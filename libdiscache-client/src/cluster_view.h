@@ -32,6 +32,12 @@ class ClusterView {
   void dispatch(std::vector<KeyOp> ops);
 
   const MemberList& members() const { return members_; }
+  // A list a node pushed to our watcher.
+  void on_pushed(MemberList list);
+  // Called after every change of the member list.
+  void add_listener(std::function<void(const MemberList&)> listener) {
+    listeners_.push_back(std::move(listener));
+  }
   std::vector<Member> owners(std::string_view key) const;
   RingInfo ring_info() const;
   // Asks every member for its stats; `done` runs once all answered or failed.
@@ -45,7 +51,10 @@ class ClusterView {
   };
 
   wire::Node::Client node_for(const Member& member);
-  void drop_link(const std::string& name);
+  // Forgets the connection; `broken` also marks the node down for a while.
+  void drop_link(const std::string& name, bool broken = false);
+  std::optional<Error> down_error(const Member& member);
+  void watch_through(const Member& target);
   void send_batch(const Member& member, std::vector<KeyOp> ops);
   void apply_members(MemberList list);
   kj::Promise<std::expected<MemberList, Error>> fetch_members(std::size_t candidate);
@@ -58,6 +67,17 @@ class ClusterView {
   HashRing ring_;
   std::vector<Member> ring_members_;  // aligned with ring_.nodes()
   std::map<std::string, Link> links_;
+  // Nodes whose connection broke: ops fail fast until the member list shows a
+  // new incarnation or the retry time passes (libmemcached-style ejection).
+  struct Down {
+    std::uint64_t incarnation;
+    kj::TimePoint retry_at;
+  };
+  std::map<std::string, Down> down_;
+  // The subscription to member-list pushes, and the link it rides on.
+  std::vector<std::function<void(const MemberList&)>> listeners_;
+  std::optional<wire::WatchHandle::Client> watch_handle_;
+  std::string watch_link_;
   std::uint64_t next_generation_ = 1;
   kj::Own<kj::TaskSet::ErrorHandler> task_errors_;
   kj::TaskSet tasks_;

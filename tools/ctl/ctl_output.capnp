@@ -12,6 +12,16 @@ struct MemberRow {
   state @2 :Text;
   incarnation @3 :Float64;
   items @4 :Float64;     # -1 when the node did not answer
+  lastHeardMsAgo @5 :Float64;  # as seen by the node that answered
+}
+
+# One line of `discache-ctl watch --json` per member change.
+struct WatchEvent {
+  epoch @0 :Float64;
+  name @1 :Text;
+  address @2 :Text;
+  state @3 :Text;
+  incarnation @4 :Float64;
 }
 
 struct MembersOutput {

@@ -8,7 +8,10 @@
 
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <mutex>
 #include <iomanip>
 #include <iostream>
 #include <iterator>
@@ -47,6 +50,8 @@ class CtlMain {
                        "Store VALUE under KEY ('-' reads the value from stdin).")
         .addSubCommand("del", KJ_BIND_METHOD(*this, del_cmd), "Delete KEY.")
         .addSubCommand("has", KJ_BIND_METHOD(*this, has_cmd), "Exit 0 if KEY has a value, 1 if not.")
+        .addSubCommand("watch", KJ_BIND_METHOD(*this, watch_cmd),
+                       "Print membership changes as they happen, until interrupted.")
         .addSubCommand("stats", KJ_BIND_METHOD(*this, stats_cmd),
                        "Per node: items, bytes, gets, hits, misses, puts, deletes, calls.")
         .build();
@@ -113,6 +118,13 @@ class CtlMain {
     kj::MainBuilder b(context_, kVersion, "Shows each node's share of the key space.");
     add_common(b);
     return b.callAfterParsing(KJ_BIND_METHOD(*this, run_ring)).build();
+  }
+  kj::MainFunc watch_cmd() {
+    kj::MainBuilder b(context_, kVersion,
+                      "Prints the member list, then one line per change as nodes push them, "
+                      "until interrupted (Ctrl-C).");
+    add_common(b);
+    return b.callAfterParsing(KJ_BIND_METHOD(*this, run_watch)).build();
   }
   kj::MainFunc stats_cmd() {
     kj::MainBuilder b(context_, kVersion, "Shows every node's counters.");
@@ -229,17 +241,20 @@ class CtlMain {
         rows[i].setAddress(m.address.c_str());
         rows[i].setState(std::string(to_string(m.state)).c_str());
         rows[i].setIncarnation(static_cast<double>(m.incarnation));
+        rows[i].setLastHeardMsAgo(static_cast<double>(m.last_heard_ms_ago));
         rows[i].setItems(items_of(m.name));
       }
       print_json(out.asReader());
       return true;
     }
     std::cout << std::left << std::setw(24) << "NAME" << std::setw(24) << "ADDRESS" << std::setw(9)
-              << "STATE" << std::setw(16) << "INCARNATION" << "ITEMS\n";
+              << "STATE" << std::setw(16) << "INCARNATION" << std::setw(12) << "LAST HEARD"
+              << "ITEMS\n";
     for (const auto& m : list.members) {
       const double items = items_of(m.name);
       std::cout << std::left << std::setw(24) << m.name << std::setw(24) << m.address
                 << std::setw(9) << to_string(m.state) << std::setw(16) << m.incarnation
+                << std::setw(12) << (std::to_string(m.last_heard_ms_ago) + "ms ago")
                 << (items < 0 ? std::string("-") : std::to_string(static_cast<std::uint64_t>(items)))
                 << "\n";
     }
@@ -374,6 +389,61 @@ class CtlMain {
       print_json(out.asReader());
     } else {
       std::cout << "ok" << std::endl;
+    }
+  }
+
+  kj::MainBuilder::Validity run_watch() {
+    auto client = connect(false);
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<MemberList> lists;
+    client.on_members_changed([&](const MemberList& list) {
+      std::lock_guard lock(mutex);
+      lists.push_back(list);
+      wake.notify_one();
+    });
+    MemberList last = client.members();
+    print_watch_list(last, nullptr);
+    for (;;) {
+      std::unique_lock lock(mutex);
+      wake.wait(lock, [&] { return !lists.empty(); });
+      MemberList next = std::move(lists.front());
+      lists.pop_front();
+      lock.unlock();
+      print_watch_list(next, &last);
+      last = std::move(next);
+    }
+  }
+
+  // One line per member that is new or changed since `before` (all when null).
+  void print_watch_list(const MemberList& list, const MemberList* before) {
+    for (const auto& m : list.members) {
+      const Member* old = nullptr;
+      if (before != nullptr) {
+        for (const auto& b : before->members) {
+          if (b.name == m.name) {
+            old = &b;
+          }
+        }
+        if (old != nullptr && old->state == m.state && old->incarnation == m.incarnation &&
+            old->address == m.address) {
+          continue;
+        }
+      }
+      if (json_) {
+        capnp::MallocMessageBuilder message;
+        auto row = message.initRoot<WatchEvent>();
+        row.setEpoch(static_cast<double>(list.epoch));
+        row.setName(m.name.c_str());
+        row.setAddress(m.address.c_str());
+        row.setState(std::string(to_string(m.state)).c_str());
+        row.setIncarnation(static_cast<double>(m.incarnation));
+        capnp::JsonCodec codec;
+        std::cout << codec.encode(row.asReader()).cStr() << std::endl;
+      } else {
+        std::cout << "epoch " << list.epoch << ": " << m.name << " (" << m.address << ") "
+                  << to_string(m.state) << ", incarnation " << m.incarnation << std::endl;
+      }
     }
   }
 

@@ -19,6 +19,9 @@ struct Member {
   std::string address;  // host:port to connect to
   MemberState state = MemberState::alive;
   std::uint64_t incarnation = 0;  // raised only by the node itself; newer wins
+  // How long ago the node that sent this list last heard from this member
+  // (0 for the sender itself). Observer-specific: never merged.
+  std::uint64_t last_heard_ms_ago = 0;
 };
 
 // A member list with its epoch (a version that only grows).

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -58,8 +59,12 @@ class Client {
   // Whether `key` holds a live value.
   std::expected<bool, Error> has_key(std::string_view key);
 
-  // The member list as this client knows it now (refreshed in the background).
+  // The member list as this client knows it now (nodes push changes).
   MemberList members();
+  // Calls `listener` with the new list after every change this client learns
+  // of, until the Client is destroyed. It runs on the client's I/O thread: it
+  // must return quickly and must not call blocking Client functions.
+  void on_members_changed(std::function<void(const MemberList&)> listener);
   // The nodes that own `key`, in replica order (at most the replication factor).
   std::vector<Member> owners(std::string_view key);
   // The ring this client routes with: each node's vnodes and key-space share.

@@ -14,8 +14,12 @@ struct ClientOptions {
   std::chrono::milliseconds deadline{2000};
   // Connecting to one node (a seed or an owner) gives up after this long.
   std::chrono::milliseconds connect_timeout{1000};
-  // How often the member list is re-read from a node.
+  // Nodes push member-list changes to the client; as a fallback the list is
+  // also re-read this often.
   std::chrono::milliseconds refresh_interval{1000};
+  // After a node's connection breaks, its operations fail fast with
+  // unavailable for this long, unless the member list shows it restarted.
+  std::chrono::milliseconds down_retry{1000};
   // Talk to the first seed only, as if it were the whole cluster
   // (discache-ctl --node, for inspecting one node).
   bool direct = false;

@@ -1,0 +1,22 @@
+#include "failure_detector.h"
+
+namespace discache::node {
+
+int detect_failures(MemberTable& members, const FailureTiming& timing,
+                    MemberTable::Clock::time_point now) {
+  int changed = 0;
+  for (const Member& peer : members.peers()) {
+    if (peer.state == MemberState::dead) {
+      continue;
+    }
+    const auto silent = now - members.last_heard(peer.name);
+    if (silent >= timing.dead_after) {
+      changed += members.mark(peer.name, MemberState::dead) ? 1 : 0;
+    } else if (silent >= timing.suspect_after && peer.state == MemberState::alive) {
+      changed += members.mark(peer.name, MemberState::suspect) ? 1 : 0;
+    }
+  }
+  return changed;
+}
+
+}  // namespace discache::node
