@@ -1,5 +1,6 @@
 #include "endpoint.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace discache {
@@ -41,8 +42,15 @@ std::expected<Endpoint, Error> parse_endpoint(std::string_view text, bool allow_
       return std::unexpected(bad(text, "expected ':PORT' after ']'"));
     }
     port_text = rest.substr(1);
-    if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.%") != std::string_view::npos ||
-        host.find(':') == std::string_view::npos) {
+    // An IPv6 literal, optionally with a zone id after '%' (an interface
+    // name such as eth0, or its index).
+    const auto percent = host.find('%');
+    const auto address = host.substr(0, percent);
+    const auto zone = percent == std::string_view::npos ? std::string_view{} : host.substr(percent + 1);
+    if (address.empty() || address.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos ||
+        address.find(':') == std::string_view::npos ||
+        (percent != std::string_view::npos &&
+         (zone.empty() || !std::all_of(zone.begin(), zone.end(), is_host_char)))) {
       return std::unexpected(bad(text, "not an IPv6 literal inside [ ]"));
     }
   } else {

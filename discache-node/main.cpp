@@ -7,9 +7,12 @@
 #include <charconv>
 #include <csignal>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <vector>
 
+#include "cross_thread_queue.h"
+#include "discovery.h"
 #include "duration_text.h"
 #include "endpoint.h"
 #include "exit_code_context.h"
@@ -38,6 +41,14 @@ class NodeMain {
         .addOptionWithArg({'s', "seed"}, KJ_BIND_METHOD(*this, add_seed), "<host:port>",
                           "Join the cluster through this member. Repeatable: the first that "
                           "answers is used.")
+        .addOptionWithArg({"discover"}, KJ_BIND_METHOD(*this, add_discover), "<how>",
+                          "Find members without seeds: dns:NAME:PORT (every address NAME "
+                          "resolves to, re-resolved every 5 s), or multicast[:GROUP:PORT] "
+                          "(announce and listen on UDP; default 239.255.45.92:45892). "
+                          "Repeatable.")
+        .addOptionWithArg({"cluster"}, KJ_BIND_METHOD(*this, set_cluster), "<name>",
+                          "Cluster name in discovery announcements (default discache): "
+                          "nodes ignore announcements of other clusters.")
         .addOptionWithArg({'n', "name"}, KJ_BIND_METHOD(*this, set_name), "<name>",
                           "Stable name of this node (default: the listen address). A node "
                           "restarted with the same name takes the same place on the ring.")
@@ -173,16 +184,57 @@ class NodeMain {
     std::cerr << "discache-node[" << name << "]: listening on " << bound.to_string() << std::endl;
 
     GossipLoop gossip(ctx, network, io.provider->getTimer(), seeds_, timing_);
+    // Discovery runs on its own Asio thread and hands addresses over here.
+    CrossThreadQueue<Endpoint> discovered;
+    std::unique_ptr<Discovery> discovery;
+    if (!discover_.empty()) {
+      if (bound.host == "0.0.0.0" || bound.host == "::") {
+        context_.exitError(
+            "--discover announces the listen address: give --listen a specific address");
+      }
+      discovery = std::make_unique<Discovery>(
+          discover_, Discovery::Self{cluster_, name, bound},
+          [&discovered](Endpoint found) { discovered.push(std::move(found)); });
+    }
     auto& port = io.unixEventPort;
     auto stop = port.onSignal(SIGTERM).exclusiveJoin(port.onSignal(SIGINT));
     auto work = serve(*listener, ctx)
                     .exclusiveJoin(gossip.run())
+                    .exclusiveJoin(join_discovered(discovered, gossip))
                     .then([]() -> siginfo_t { KJ_UNREACHABLE; });
     auto signal = stop.exclusiveJoin(kj::mv(work)).wait(io.waitScope);
+    discovery.reset();  // joins the Asio thread; it only ever pushed to the queue
     std::cerr << "discache-node[" << name << "]: stopping on signal " << signal.si_signo
               << "; telling peers this node has left" << std::endl;
     // Peers drop us from the ring now rather than after the failure timeout.
     gossip.announce_self(MemberState::left).wait(io.waitScope);
+    return true;
+  }
+
+  static kj::Promise<void> join_discovered(CrossThreadQueue<Endpoint>& queue, GossipLoop& gossip) {
+    return queue.pop_all().then([&queue, &gossip](std::vector<Endpoint> found) {
+      for (auto& endpoint : found) {
+        gossip.add_seed(std::move(endpoint));
+      }
+      return join_discovered(queue, gossip);
+    });
+  }
+
+  kj::MainBuilder::Validity add_discover(kj::StringPtr arg) {
+    auto spec = parse_discovery(arg.cStr());
+    if (!spec) {
+      return kj::str(spec.error().message.c_str());
+    }
+    discover_.push_back(*spec);
+    return true;
+  }
+
+  kj::MainBuilder::Validity set_cluster(kj::StringPtr arg) {
+    if (arg.size() == 0 || arg.size() > 64 ||
+        std::string_view(arg.cStr()).find_first_of(" \t\n") != std::string_view::npos) {
+      return "--cluster must be 1 to 64 characters without spaces";
+    }
+    cluster_ = arg.cStr();
     return true;
   }
 
@@ -195,6 +247,8 @@ class NodeMain {
   std::string name_;
   std::uint32_t replicas_ = 1;
   FailureTiming timing_;
+  std::vector<DiscoverySpec> discover_;
+  std::string cluster_ = "discache";
   StoreLimits limits_{limits::kDefaultMaxKeyBytes, limits::kDefaultMaxValueBytes};
 };
 

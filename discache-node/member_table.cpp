@@ -55,8 +55,12 @@ bool MemberTable::merge_one(const Member& remote) {
   if (local == &list_.members[self_index_]) {
     // Someone believes we are not alive: refute with a higher incarnation,
     // unless we are leaving on purpose.
-    if (remote.incarnation >= local->incarnation && remote.state != local->state &&
-        (local->state == MemberState::alive)) {
+    // (A higher incarnation than ours about us can only come from before a
+    // wall-clock step back: outbid it too, or peers keep the old entry.)
+    const bool contradicts = remote.state != local->state || remote.address != local->address ||
+                             remote.incarnation > local->incarnation;
+    if (remote.incarnation >= local->incarnation && contradicts &&
+        local->state == MemberState::alive) {
       local->incarnation = remote.incarnation + 1;
       changed("refuted a rumour that this node is " + std::string(to_string(remote.state)));
       return true;
@@ -79,6 +83,8 @@ bool MemberTable::merge_one(const Member& remote) {
   if (state_changed || address_changed) {
     changed("member " + remote.name + " (" + remote.address + ") is " +
             std::string(to_string(remote.state)));
+  } else {
+    ++list_.epoch;  // a new incarnation is a change too, just not worth a log line
   }
   return true;
 }
