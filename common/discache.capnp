@@ -23,6 +23,7 @@ enum Status {
   tooLarge @4;         # key or value over the node's limit
   outOfMemory @5;      # nothing could be evicted to make room
   invalid @6;          # malformed request (empty key, ...)
+  stale @7;            # a write at least as new is already here; yours was not applied
 }
 
 # How a put should behave. Kept as a struct so later options add fields.
@@ -30,7 +31,10 @@ struct PutOptions {
   ttlMs @0 :UInt64;        # 0 = no expiry
   mode @1 :PutMode;
   expectedVersion @2 :UInt64;  # for mode = compareAndSet
-  version @3 :UInt64;      # writer's version; 0 = node assigns one
+  version @3 :UInt64;      # writer's version; 0 = node assigns one. A put with a
+                           # version applies only if it is newer than what the
+                           # node holds (value or tombstone): replicas converge
+                           # and read repair never resurrects old data.
 }
 
 enum PutMode {
@@ -51,12 +55,13 @@ struct Op {
     delete @4 :Void;
     has @5 :Void;
   }
+  version @6 :UInt64;  # delete: the deleter's version, kept in a tombstone
 }
 
 struct OpResult {
   status @0 :Status;
   value @1 :Data;      # get: the value
-  version @2 :UInt64;  # get/put: the item's version
+  version @2 :UInt64;  # get/put: the item's version; notFound: a tombstone's, or 0
   message @3 :Text;    # for tooLarge/invalid: which limit, in words
 }
 
@@ -98,6 +103,13 @@ struct Stats {
   memoryLimit @12 :UInt64;
   evictions @13 :UInt64;
   expirations @14 :UInt64;
+  # `bytes` counts keys and values; memoryUsed adds item headers, padding and
+  # the index, and never exceeds memoryLimit (--memory).
+  memoryUsed @15 :UInt64;
+  rssBytes @16 :UInt64;    # the node process's resident memory (VmRSS)
+  handoffRuns @17 :UInt64;    # ring changes this node moved keys for
+  handoffKeys @18 :UInt64;    # copies sent to other nodes by those handoffs
+  handoffPending @19 :Bool;   # a handoff is running now
 }
 
 interface Node {
@@ -119,6 +131,10 @@ interface Node {
   # Nodes also use it as their heartbeat (see docs/design.md, Membership).
   gossip @8 (list :MemberList, from :Text) -> (list :MemberList);
   # `from` names the sender: the receiver counts the call as hearing from it.
+
+  # Leave the cluster gracefully: hand every key to its new owners, then exit.
+  # Answers once the node is `leaving`; it is `left` when the handoff is done.
+  drain @10 () -> ();
 
   # Subscribe to member-list changes. The node calls watcher.changed() with the
   # whole list after each change (at most one call in flight per watcher,

@@ -1,5 +1,6 @@
 #include "node_connection.h"
 
+#include "coalescing_stream.h"
 #include "size_limits.h"
 
 namespace discache {
@@ -39,13 +40,17 @@ NodeConnection::NodeConnection(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr 
 kj::Promise<kj::Own<NodeConnection>> NodeConnection::connect(kj::Network& network,
                                                              Endpoint endpoint,
                                                              kj::StringPtr cookie,
-                                                             kj::StringPtr client_name) {
+                                                             kj::StringPtr client_name,
+                                                             bool coalesce) {
   return network.parseAddress(endpoint.host, endpoint.port)
       .then([](kj::Own<kj::NetworkAddress> address) {
         return address->connect().attach(kj::mv(address));
       })
-      .then([cookie = kj::str(cookie), name = kj::str(client_name)](
-                kj::Own<kj::AsyncIoStream> stream) mutable {
+      .then([cookie = kj::str(cookie), name = kj::str(client_name),
+             coalesce](kj::Own<kj::AsyncIoStream> stream) mutable {
+        if (coalesce) {
+          stream = kj::heap<CoalescingStream>(kj::mv(stream));
+        }
         return kj::heap<NodeConnection>(kj::mv(stream), cookie, name);
       });
 }

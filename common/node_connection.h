@@ -17,9 +17,11 @@ class NodeConnection {
  public:
   // Resolves, connects, sets reader limits and logs in (pipelined: the Node
   // capability can be used before the login answer arrives).
+  // `coalesce`: wrap the socket in a CoalescingStream (fewer syscalls per call).
   static kj::Promise<kj::Own<NodeConnection>> connect(kj::Network& network, Endpoint endpoint,
                                                       kj::StringPtr cookie,
-                                                      kj::StringPtr client_name);
+                                                      kj::StringPtr client_name,
+                                                      bool coalesce = true);
 
   NodeConnection(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr cookie,
                  kj::StringPtr client_name);

@@ -16,7 +16,7 @@ inline constexpr std::size_t kDefaultMaxValueBytes = 1024 * 1024;
 inline constexpr std::uint64_t kMaxMessageWords = 8 * 1024 * 1024;  // 64 MiB
 // A batch call carries at most this many operations and bytes, well below
 // the message limit so a full batch of maximum-size values still fits.
-inline constexpr std::size_t kMaxBatchOps = 256;
+inline constexpr std::size_t kMaxBatchOps = 1024;
 inline constexpr std::size_t kMaxBatchBytes = 8 * 1024 * 1024;
 
 }  // namespace discache::limits

@@ -10,7 +10,11 @@ int detect_failures(MemberTable& members, const FailureTiming& timing,
       continue;
     }
     const auto silent = now - members.last_heard(peer.name);
-    if (silent >= timing.dead_after) {
+    if (peer.state == MemberState::leaving && silent >= timing.suspect_after) {
+      // It announced it was leaving and went quiet: it finished, even if its
+      // final `left` announcement was lost on the way.
+      changed += members.mark(peer.name, MemberState::left) ? 1 : 0;
+    } else if (silent >= timing.dead_after) {
       changed += members.mark(peer.name, MemberState::dead) ? 1 : 0;
     } else if (silent >= timing.suspect_after && peer.state == MemberState::alive) {
       changed += members.mark(peer.name, MemberState::suspect) ? 1 : 0;

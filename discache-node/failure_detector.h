@@ -19,7 +19,9 @@ struct FailureTiming {
 
 // Marks members nobody has heard from first-hand within the timing's bounds.
 // A suspect that is alive refutes the rumour itself (MemberTable::merge_one),
-// so the detector never needs to un-suspect anyone. Returns the number of
+// so the detector never needs to un-suspect anyone. A `leaving` member that
+// goes silent has finished leaving: it becomes `left`, not `dead`, even if
+// its own `left` announcement was lost. Returns the number of
 // members whose state it changed.
 int detect_failures(MemberTable& members, const FailureTiming& timing,
                     MemberTable::Clock::time_point now);

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "kj_duration.h"
 #include "member_wire.h"
 #include "wire_text.h"
 
@@ -12,8 +13,6 @@ namespace discache::node {
 namespace {
 
 constexpr auto kJoinRetry = 1 * kj::SECONDS;
-
-kj::Duration to_kj(std::chrono::milliseconds ms) { return ms.count() * kj::MILLISECONDS; }
 
 class LogErrors final : public kj::TaskSet::ErrorHandler {
  public:
@@ -24,10 +23,11 @@ class LogErrors final : public kj::TaskSet::ErrorHandler {
 
 }  // namespace
 
-GossipLoop::GossipLoop(NodeContext& ctx, kj::Network& network, kj::Timer& timer,
+GossipLoop::GossipLoop(NodeContext& ctx, kj::Network& network, PeerLinks& peers, kj::Timer& timer,
                        std::vector<Endpoint> seeds, FailureTiming timing)
     : ctx_(ctx),
       network_(network),
+      peers_(peers),
       timer_(timer),
       seeds_(std::move(seeds)),
       timing_(timing),
@@ -114,13 +114,13 @@ void GossipLoop::probe_all() {
       continue;  // the last probe has not finished yet
     }
     tasks_.add(exchange(peer)
-                   .catch_([this, name = peer.name](kj::Exception&&) { drop_link(name); })
+                   .catch_([this, name = peer.name](kj::Exception&&) { peers_.drop(name); })
                    .then([this, name = peer.name]() { probing_.erase(name); }));
   }
 }
 
 kj::Promise<void> GossipLoop::exchange(const Member& peer) {
-  auto call = link(peer).then([this, name = peer.name](wire::Node::Client node) {
+  auto call = peers_.link(peer).then([this, name = peer.name](wire::Node::Client node) {
     auto request = node.gossipRequest();
     write_member_list(ctx_.members.snapshot(MemberTable::Clock::now()), request.initList());
     request.setFrom(text_of(ctx_.members.self().name));
@@ -142,31 +142,6 @@ kj::Promise<void> GossipLoop::announce_self(MemberState state) {
     calls.add(exchange(peer).catch_([](kj::Exception&&) {}));
   }
   return kj::joinPromises(calls.releaseAsArray());
-}
-
-kj::Promise<wire::Node::Client> GossipLoop::link(const Member& member) {
-  KJ_IF_MAYBE(existing, links_.find(member.name.c_str())) {
-    return (*existing)->node();
-  }
-  auto endpoint = parse_endpoint(member.address);
-  if (!endpoint) {
-    return KJ_EXCEPTION(FAILED, "member has an unparsable address", member.address.c_str());
-  }
-  return NodeConnection::connect(network_, *endpoint, "", ctx_.members.self().name)
-      .then([this, name = member.name](kj::Own<NodeConnection> connection) {
-        auto node = connection->node();
-        links_.upsert(kj::str(name.c_str()), kj::mv(connection),
-                      [](auto& old, auto&& fresh) { old = kj::mv(fresh); });
-        return node;
-      });
-}
-
-void GossipLoop::drop_link(const std::string& name) {
-  KJ_IF_MAYBE(existing, links_.find(name.c_str())) {
-    // Destroy the connection on a later turn: a callback of it may be running.
-    tasks_.add(kj::evalLater([connection = kj::mv(*existing)]() {}));
-    links_.erase(name.c_str());
-  }
 }
 
 }  // namespace discache::node

@@ -12,6 +12,7 @@
 #include "failure_detector.h"
 #include "node_connection.h"
 #include "node_context.h"
+#include "peer_links.h"
 
 namespace discache::node {
 
@@ -25,8 +26,8 @@ namespace discache::node {
 // (docs/design.md, Membership).
 class GossipLoop {
  public:
-  GossipLoop(NodeContext& ctx, kj::Network& network, kj::Timer& timer, std::vector<Endpoint> seeds,
-             FailureTiming timing);
+  GossipLoop(NodeContext& ctx, kj::Network& network, PeerLinks& peers, kj::Timer& timer,
+             std::vector<Endpoint> seeds, FailureTiming timing);
 
   // Joins through the seeds in the background (retrying until one answers)
   // and probes peers every interval. Never resolves; cancel to stop.
@@ -43,15 +44,13 @@ class GossipLoop {
   kj::Promise<void> probe_forever();
   void probe_all();
   kj::Promise<void> exchange(const Member& peer);
-  kj::Promise<wire::Node::Client> link(const Member& member);
-  void drop_link(const std::string& name);
 
   NodeContext& ctx_;
   kj::Network& network_;
+  PeerLinks& peers_;
   kj::Timer& timer_;
   std::vector<Endpoint> seeds_;
   FailureTiming timing_;
-  kj::HashMap<kj::String, kj::Own<NodeConnection>> links_;
   std::set<std::string> probing_;  // one probe in flight per peer
   kj::Own<kj::TaskSet::ErrorHandler> errors_;
   kj::TaskSet tasks_;

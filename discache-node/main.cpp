@@ -15,11 +15,15 @@
 #include "discovery.h"
 #include "duration_text.h"
 #include "endpoint.h"
+#include "expiry_sweeper.h"
 #include "exit_code_context.h"
 #include "gossip_loop.h"
 #include "size_limits.h"
 #include "node_context.h"
 #include "node_server.h"
+#include "rebalancer.h"
+#include "kj_duration.h"
+#include "size_text.h"
 
 namespace discache::node {
 namespace {
@@ -53,7 +57,8 @@ class NodeMain {
                           "Stable name of this node (default: the listen address). A node "
                           "restarted with the same name takes the same place on the ring.")
         .addOptionWithArg({"replicas"}, KJ_BIND_METHOD(*this, set_replicas), "<n>",
-                          "Replication factor clients learn from the member list (default 1).")
+                          "Copies of each key (N), learnt by clients with the member list "
+                          "(default 2). Give every node the same value.")
         .addOptionWithArg({"probe-interval"}, KJ_BIND_METHOD(*this, set_probe_interval),
                           "<duration>", "How often each peer is probed (default 250ms).")
         .addOptionWithArg({"suspect-after"}, KJ_BIND_METHOD(*this, set_suspect_after),
@@ -61,10 +66,26 @@ class NodeMain {
                           "Silence after which a peer is suspect (default 1500ms).")
         .addOptionWithArg({"dead-after"}, KJ_BIND_METHOD(*this, set_dead_after), "<duration>",
                           "Silence after which a peer is dead and leaves the ring (default 4s).")
+        .addOptionWithArg({"transport"}, KJ_BIND_METHOD(*this, set_transport),
+                          "<coalescing|plain>",
+                          "coalescing (default): read ahead and send each event-loop turn's "
+                          "writes in one writev; plain: Cap'n Proto's own (for comparison).")
+        .addOptionWithArg({"drain-timeout"}, KJ_BIND_METHOD(*this, set_drain_timeout),
+                          "<duration>",
+                          "On SIGTERM or drain, how long handing keys over may take before "
+                          "the node exits anyway (default 30s).")
         .addOptionWithArg({"max-key-bytes"}, KJ_BIND_METHOD(*this, set_max_key), "<bytes>",
                           "Largest key accepted (default 1024).")
         .addOptionWithArg({"max-value-bytes"}, KJ_BIND_METHOD(*this, set_max_value), "<bytes>",
                           "Largest value accepted (default 1048576).")
+        .addOptionWithArg({"memory"}, KJ_BIND_METHOD(*this, set_memory), "<size>",
+                          "Memory for items, their headers and the index, e.g. 512MiB or "
+                          "2GiB (default 64MiB, memcached's default; 1MiB to 31GiB). When "
+                          "full, items are evicted; the process's RSS stays within a few MiB "
+                          "of this plus per-connection buffers.")
+        .addOptionWithArg({"eviction"}, KJ_BIND_METHOD(*this, set_eviction), "<policy>",
+                          "What a full node evicts: sieve (default; misses less than LRU on "
+                          "skewed workloads and resists scans) or lru (for comparison).")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
         .build();
   }
@@ -132,6 +153,24 @@ class NodeMain {
     return true;
   }
 
+  kj::MainBuilder::Validity set_memory(kj::StringPtr arg) {
+    auto bytes = parse_size_bytes(arg.cStr());
+    if (!bytes || *bytes < (1ull << 20) || *bytes > (31ull << 30)) {
+      return "--memory must be a size from 1MiB to 31GiB, such as 64MiB or 2GiB";
+    }
+    limits_.memory_bytes = *bytes;
+    return true;
+  }
+
+  kj::MainBuilder::Validity set_eviction(kj::StringPtr arg) {
+    auto policy = parse_eviction_policy(arg.cStr());
+    if (!policy) {
+      return "--eviction must be sieve or lru";
+    }
+    limits_.eviction = *policy;
+    return true;
+  }
+
   kj::MainBuilder::Validity set_duration(kj::StringPtr arg, std::chrono::milliseconds& out,
                                          const char* flag) {
     auto ms = parse_duration_ms(arg.cStr());
@@ -149,6 +188,18 @@ class NodeMain {
   }
   kj::MainBuilder::Validity set_dead_after(kj::StringPtr arg) {
     return set_duration(arg, timing_.dead_after, "--dead-after");
+  }
+
+  kj::MainBuilder::Validity set_transport(kj::StringPtr arg) {
+    if (arg == "coalescing" || arg == "plain") {
+      coalesce_ = arg == "coalescing";
+      return true;
+    }
+    return "--transport is coalescing or plain";
+  }
+
+  kj::MainBuilder::Validity set_drain_timeout(kj::StringPtr arg) {
+    return set_duration(arg, drain_timeout_, "--drain-timeout");
   }
 
   kj::MainBuilder::Validity run() {
@@ -182,8 +233,12 @@ class NodeMain {
     NodeContext ctx(Member{name, bound.to_string(), MemberState::alive, incarnation_now()},
                     replicas_, limits_, log_change);
     std::cerr << "discache-node[" << name << "]: listening on " << bound.to_string() << std::endl;
+    std::cerr << "discache-node[" << name << "]: memory " << format_size(limits_.memory_bytes)
+              << ", eviction " << to_string(limits_.eviction) << ", largest item "
+              << ctx.store.shard(0).max_item_bytes() << " bytes" << std::endl;
 
-    GossipLoop gossip(ctx, network, io.provider->getTimer(), seeds_, timing_);
+    PeerLinks peers(network, name);
+    GossipLoop gossip(ctx, network, peers, io.provider->getTimer(), seeds_, timing_);
     // Discovery runs on its own Asio thread and hands addresses over here.
     CrossThreadQueue<Endpoint> discovered;
     std::unique_ptr<Discovery> discovery;
@@ -196,18 +251,40 @@ class NodeMain {
           discover_, Discovery::Self{cluster_, name, bound},
           [&discovered](Endpoint found) { discovered.push(std::move(found)); });
     }
+    ctx.coalesce = coalesce_;
+    Rebalancer rebalancer(ctx, peers, io.provider->getTimer());
+    ctx.on_membership_change = [&rebalancer]() { rebalancer.membership_changed(); };
+    auto drain_requested = kj::newPromiseAndFulfiller<void>();
+    ctx.request_drain = [&fulfiller = *drain_requested.fulfiller]() {
+      fulfiller.fulfill();  // a second request is a no-op
+    };
+
     auto& port = io.unixEventPort;
-    auto stop = port.onSignal(SIGTERM).exclusiveJoin(port.onSignal(SIGINT));
+    auto stop = port.onSignal(SIGTERM)
+                    .exclusiveJoin(port.onSignal(SIGINT))
+                    .then([](siginfo_t info) { return kj::str("signal ", info.si_signo); })
+                    .exclusiveJoin(drain_requested.promise.then(
+                        []() { return kj::str("discache-ctl drain"); }));
+    // The node keeps serving while it drains, so `work` runs on its own.
     auto work = serve(*listener, ctx)
                     .exclusiveJoin(gossip.run())
+                    .exclusiveJoin(run_expiry_sweeper(ctx.store, io.provider->getTimer(),
+                                                      SweepSchedule{}, &NodeContext::now_ms))
                     .exclusiveJoin(join_discovered(discovered, gossip))
-                    .then([]() -> siginfo_t { KJ_UNREACHABLE; });
-    auto signal = stop.exclusiveJoin(kj::mv(work)).wait(io.waitScope);
+                    .eagerlyEvaluate([](kj::Exception&& e) {
+                      KJ_LOG(ERROR, "node stopped serving", e.getDescription());
+                    });
+    const auto why = stop.wait(io.waitScope);
     discovery.reset();  // joins the Asio thread; it only ever pushed to the queue
-    std::cerr << "discache-node[" << name << "]: stopping on signal " << signal.si_signo
-              << "; telling peers this node has left" << std::endl;
-    // Peers drop us from the ring now rather than after the failure timeout.
+    std::cerr << "discache-node[" << name << "]: leaving on " << why.cStr()
+              << ": handing keys to their new owners" << std::endl;
+    // Clients and peers take us out of the ring at once (we stay reachable
+    // as a previous owner); then every key goes to its new owners; then we
+    // are `left` and exit.
+    gossip.announce_self(MemberState::leaving).wait(io.waitScope);
+    rebalancer.drain(to_kj(drain_timeout_)).wait(io.waitScope);
     gossip.announce_self(MemberState::left).wait(io.waitScope);
+    std::cerr << "discache-node[" << name << "]: left the cluster" << std::endl;
     return true;
   }
 
@@ -245,9 +322,11 @@ class NodeMain {
   Endpoint listen_{"127.0.0.1", 7400};
   std::vector<Endpoint> seeds_;
   std::string name_;
-  std::uint32_t replicas_ = 1;
+  std::uint32_t replicas_ = 2;
   FailureTiming timing_;
   std::vector<DiscoverySpec> discover_;
+  std::chrono::milliseconds drain_timeout_{30000};
+  bool coalesce_ = true;
   std::string cluster_ = "discache";
   StoreLimits limits_{limits::kDefaultMaxKeyBytes, limits::kDefaultMaxValueBytes};
 };

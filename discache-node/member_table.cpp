@@ -91,6 +91,13 @@ bool MemberTable::merge_one(const Member& remote) {
 
 bool MemberTable::merge(const MemberList& remote) {
   bool any = false;
+  // Nodes should all run with the same --replicas; if they do not, the
+  // largest wins everywhere, so clients still agree on one N.
+  if (remote.replicas > list_.replicas) {
+    list_.replicas = remote.replicas;
+    changed("replication factor is now " + std::to_string(remote.replicas));
+    any = true;
+  }
   for (const auto& m : remote.members) {
     any = merge_one(m) || any;
   }

@@ -3,11 +3,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "item_store.h"
+#include "sharded_store.h"
 #include "member_table.h"
 #include "member_watchers.h"
+#include "tombstones.h"
+#include "version_clock.h"
 
 namespace discache::node {
 
@@ -20,6 +24,9 @@ struct NodeCounters {
   std::uint64_t calls = 0;
   std::uint64_t batch_calls = 0;
   std::uint64_t connections = 0;
+  std::uint64_t handoff_runs = 0;   // ring changes this node moved keys for
+  std::uint64_t handoff_keys = 0;   // copies sent to other nodes
+  bool handoff_pending = false;     // a handoff is running
 };
 
 // Event-loop thread only.
@@ -28,16 +35,32 @@ struct NodeContext {
   NodeContext(Member self, std::uint32_t replicas, StoreLimits limits,
               MemberTable::ChangeLog log)
       : store(limits),
+        versions(static_cast<std::uint16_t>(std::hash<std::string>{}(self.name))),
         watchers([this]() { return members.snapshot(MemberTable::Clock::now()); }),
         members(std::move(self), replicas, [this, log = std::move(log)](const std::string& what) {
           log(what);
           watchers.changed();
+          if (on_membership_change) {
+            on_membership_change();
+          }
         }) {}
 
-  ItemStore store;
+  // One shard today: the node runs one event loop (see sharded_store.h).
+  ShardedStore store;
+  // Deletes are remembered for a minute: far longer than any in-flight
+  // repair or handoff, short enough to stay small.
+  Tombstones tombstones{60'000, 1'000'000};
+  // Versions for writes that arrive without one (single-key calls, tools).
+  // (Initialized from the node's name, before `members` takes it.)
+  VersionClock versions;
   MemberWatchers watchers;  // before members: members' callback uses it
   MemberTable members;
   NodeCounters counters;
+  // Wrap accepted sockets in a CoalescingStream (--transport coalescing).
+  bool coalesce = true;
+  // Set by main: the rebalancer's hook, and how a drain request stops the node.
+  std::function<void()> on_membership_change;
+  std::function<void()> request_drain;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   // Wall-clock milliseconds: item versions and expiry.

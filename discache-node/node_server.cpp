@@ -3,9 +3,11 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/debug.h>
 
+#include "coalescing_stream.h"
 #include "discache.capnp.h"
 #include "member_wire.h"
 #include "node_connection.h"
+#include "resident_memory.h"
 #include "wire_text.h"
 
 namespace discache::node {
@@ -19,6 +21,7 @@ wire::Status to_wire(StoreStatus status) {
     case StoreStatus::version_mismatch: return wire::Status::VERSION_MISMATCH;
     case StoreStatus::too_large: return wire::Status::TOO_LARGE;
     case StoreStatus::invalid: return wire::Status::INVALID;
+    case StoreStatus::out_of_memory: return wire::Status::OUT_OF_MEMORY;
   }
   return wire::Status::INVALID;
 }
@@ -43,6 +46,8 @@ class Operations {
     if (item == nullptr) {
       ++ctx_.counters.misses;
       out.setStatus(wire::Status::NOT_FOUND);
+      // A tombstone's version tells the client a replica's copy is older.
+      out.setVersion(ctx_.tombstones.version(view_of(key), NodeContext::now_ms()));
       return;
     }
     ++ctx_.counters.hits;
@@ -54,30 +59,60 @@ class Operations {
   void put(capnp::Data::Reader key, capnp::Data::Reader value, wire::PutOptions::Reader options,
            wire::OpResult::Builder out) {
     ++ctx_.counters.puts;
+    const std::uint64_t now = NodeContext::now_ms();
+    std::uint64_t version = options.getVersion();
+    if (version != 0 && options.getMode() == wire::PutMode::UPSERT && !is_newer(key, version, now)) {
+      out.setStatus(wire::Status::STALE);
+      return;
+    }
+    if (version == 0) {
+      version = ctx_.versions.next();
+    }
     PutRequest request{view_of(key),
                        view_of(value),
                        options.getTtlMs(),
                        to_store(options.getMode()),
                        options.getExpectedVersion(),
-                       options.getVersion()};
-    auto result = ctx_.store.put(request, NodeContext::now_ms());
+                       version};
+    auto result = ctx_.store.put(request, now);
+    if (result.status == StoreStatus::ok) {
+      ctx_.tombstones.erase(view_of(key));
+    }
     out.setStatus(to_wire(result.status));
     out.setVersion(result.version);
     if (result.status == StoreStatus::too_large) {
-      const auto& limits = ctx_.store.limits();
-      out.setMessage(key.size() > limits.max_key_bytes
-                         ? kj::str("key is ", key.size(), " bytes; max-key-bytes is ",
-                                   limits.max_key_bytes)
-                         : kj::str("value is ", value.size(), " bytes; max-value-bytes is ",
-                                   limits.max_value_bytes));
+      out.setMessage(ctx_.store.explain_too_large(key.size(), value.size()).c_str());
+    } else if (result.status == StoreStatus::out_of_memory) {
+      out.setMessage(kj::str("no room for ", key.size() + value.size(),
+                             " bytes even after evicting; memory is ",
+                             ctx_.store.memory_limit(), " bytes"));
     } else if (result.status == StoreStatus::invalid) {
       out.setMessage("empty key");
     }
   }
 
-  void erase(capnp::Data::Reader key, wire::OpResult::Builder out) {
+  void erase(capnp::Data::Reader key, std::uint64_t version, wire::OpResult::Builder out) {
     ++ctx_.counters.deletes;
-    out.setStatus(to_wire(ctx_.store.erase(view_of(key), NodeContext::now_ms())));
+    const std::uint64_t now = NodeContext::now_ms();
+    if (version != 0 && !is_newer(key, version, now)) {
+      out.setStatus(wire::Status::STALE);  // a newer value (or delete) is here
+      return;
+    }
+    if (version == 0) {
+      version = ctx_.versions.next();
+    }
+    ctx_.tombstones.add(view_of(key), version, now);
+    out.setStatus(to_wire(ctx_.store.erase(view_of(key), now)));
+    out.setVersion(version);
+  }
+
+  // Whether a write at `version` beats what this node holds for `key`.
+  bool is_newer(capnp::Data::Reader key, std::uint64_t version, std::uint64_t now) {
+    if (ctx_.tombstones.version(view_of(key), now) >= version) {
+      return false;
+    }
+    const ItemView* item = ctx_.store.find(view_of(key), now);
+    return item == nullptr || item->version < version;
   }
 
   bool has(capnp::Data::Reader key) {
@@ -92,7 +127,7 @@ class Operations {
         put(op.getKey(), put_op.getValue(), put_op.getOptions(), out);
         return;
       }
-      case wire::Op::DELETE: erase(op.getKey(), out); return;
+      case wire::Op::DELETE: erase(op.getKey(), op.getVersion(), out); return;
       case wire::Op::HAS:
         out.setStatus(has(op.getKey()) ? wire::Status::OK : wire::Status::NOT_FOUND);
         return;
@@ -127,7 +162,7 @@ class NodeImpl final : public wire::Node::Server {
 
   kj::Promise<void> delete_(DeleteContext context) override {
     ++ctx_.counters.calls;
-    ops_.erase(context.getParams().getKey(), context.getResults().initResult());
+    ops_.erase(context.getParams().getKey(), 0, context.getResults().initResult());
     return kj::READY_NOW;
   }
 
@@ -155,6 +190,11 @@ class NodeImpl final : public wire::Node::Server {
     s.setName(text_of(ctx_.members.self().name));
     s.setItems(ctx_.store.items());
     s.setBytes(ctx_.store.bytes());
+    s.setMemoryUsed(ctx_.store.memory_used());
+    s.setMemoryLimit(ctx_.store.memory_limit());
+    s.setEvictions(ctx_.store.evictions());
+    s.setExpirations(ctx_.store.expirations());
+    s.setRssBytes(resident_bytes());
     s.setGets(c.gets);
     s.setHits(c.hits);
     s.setMisses(c.misses);
@@ -163,6 +203,9 @@ class NodeImpl final : public wire::Node::Server {
     s.setCalls(c.calls);
     s.setBatchCalls(c.batch_calls);
     s.setConnections(c.connections);
+    s.setHandoffRuns(c.handoff_runs);
+    s.setHandoffKeys(c.handoff_keys);
+    s.setHandoffPending(c.handoff_pending);
     s.setUptimeMs(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                               ctx_.started)
@@ -188,6 +231,13 @@ class NodeImpl final : public wire::Node::Server {
     ctx_.members.merge(read_member_list(params.getList()));
     ctx_.members.heard_from(to_std(params.getFrom()), MemberTable::Clock::now());
     write_member_list(snapshot(), context.getResults().initList());
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> drain(DrainContext) override {
+    if (ctx_.request_drain) {
+      ctx_.request_drain();
+    }
     return kj::READY_NOW;
   }
 
@@ -242,6 +292,9 @@ class ConnectionErrors final : public kj::TaskSet::ErrorHandler {
 kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeContext& ctx,
                               kj::TaskSet& tasks) {
   return listener.accept().then([&listener, &ctx, &tasks](kj::Own<kj::AsyncIoStream>&& stream) {
+    if (ctx.coalesce) {
+      stream = kj::heap<CoalescingStream>(kj::mv(stream));
+    }
     auto connection = kj::heap<ServerConnection>(kj::mv(stream), ctx);
     auto done = connection->network.onDisconnect();
     tasks.add(done.attach(kj::mv(connection)));

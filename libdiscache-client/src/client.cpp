@@ -1,6 +1,8 @@
 #include <discache/client.hpp>
 
+#include <condition_variable>
 #include <future>
+#include <mutex>
 
 #include "client_core.h"
 #include "cluster_view.h"
@@ -28,39 +30,26 @@ std::expected<Client, Error> Client::connect(ClientOptions options) {
 
 namespace {
 
-std::expected<void, Error> check_sizes(const ClientOptions& options, std::string_view key,
-                                       std::string_view value) {
+std::optional<Error> check_sizes(const ClientOptions& options, std::string_view key,
+                                 std::string_view value) {
   if (key.empty()) {
-    return std::unexpected(Error{Errc::invalid_argument, "key is empty"});
+    return Error{Errc::invalid_argument, "key is empty"};
   }
   if (key.size() > options.max_key_bytes) {
-    return std::unexpected(Error{Errc::too_large, "key is " + std::to_string(key.size()) +
-                                                      " bytes; max_key_bytes is " +
-                                                      std::to_string(options.max_key_bytes)});
+    return Error{Errc::too_large, "key is " + std::to_string(key.size()) +
+                                      " bytes; max_key_bytes is " +
+                                      std::to_string(options.max_key_bytes)};
   }
   if (value.size() > options.max_value_bytes) {
-    return std::unexpected(Error{Errc::too_large, "value is " + std::to_string(value.size()) +
-                                                      " bytes; max_value_bytes is " +
-                                                      std::to_string(options.max_value_bytes)});
+    return Error{Errc::too_large, "value is " + std::to_string(value.size()) +
+                                      " bytes; max_value_bytes is " +
+                                      std::to_string(options.max_value_bytes)};
   }
-  return {};
+  return std::nullopt;
 }
 
-// Runs one op and waits for it on the calling thread.
-OpResult run_blocking(ClientCore& core, OpKind kind, std::string_view key, std::string_view value,
-                      PutOptions options) {
-  if (core.on_loop_thread()) {
-    return std::unexpected(Error{Errc::would_deadlock,
-                                 "blocking call made on the client's own I/O thread"});
-  }
-  if (auto ok = check_sizes(core.options(), key, value); !ok) {
-    return std::unexpected(ok.error());
-  }
-  std::promise<OpResult> promise;
-  auto future = promise.get_future();
-  core.submit(KeyOp(kind, std::string(key), std::string(value), options,
-                    [&promise](OpResult result) { promise.set_value(std::move(result)); }));
-  return future.get();
+Error would_deadlock() {
+  return Error{Errc::would_deadlock, "blocking call made on the client's own I/O thread"};
 }
 
 // Runs `fn` on the I/O thread and waits for the value it hands to `reply`.
@@ -74,44 +63,148 @@ T ask_loop(ClientCore& core, Fn fn) {
 
 }  // namespace
 
-std::expected<Item, Error> Client::get_item(std::string_view key) {
-  return run_blocking(*core_, OpKind::get, key, {}, {});
-}
-
-std::expected<std::string, Error> Client::get(std::string_view key) {
-  auto item = get_item(key);
-  if (!item) {
-    return std::unexpected(std::move(item.error()));
-  }
-  return std::move(item->value);
-}
-
-std::expected<void, Error> Client::put(std::string_view key, std::string_view value,
-                                       PutOptions options) {
-  auto result = run_blocking(*core_, OpKind::put, key, value, options);
-  if (!result) {
-    return std::unexpected(std::move(result.error()));
-  }
-  return {};
-}
-
-std::expected<void, Error> Client::del(std::string_view key) {
-  auto result = run_blocking(*core_, OpKind::del, key, {}, {});
-  if (!result && !result.error().is(Errc::not_found)) {
-    return std::unexpected(std::move(result.error()));
-  }
-  return {};
-}
-
-std::expected<bool, Error> Client::has_key(std::string_view key) {
-  auto result = run_blocking(*core_, OpKind::has, key, {}, {});
-  if (!result) {
-    if (result.error().is(Errc::not_found)) {
-      return false;
+void Client::submit(std::vector<detail::OpRequest> requests) {
+  std::vector<KeyOp> ops;
+  ops.reserve(requests.size());
+  for (auto& r : requests) {
+    // Bad input fails here, before anything is queued or sent.
+    if (auto bad = check_sizes(core_->options(), r.key, r.value)) {
+      r.done(std::unexpected(std::move(*bad)));
+      continue;
     }
-    return std::unexpected(std::move(result.error()));
+    ops.emplace_back(r.kind, std::move(r.key), std::move(r.value), r.options, std::move(r.done));
   }
-  return true;
+  core_->submit_many(std::move(ops));
+}
+
+// The blocking forms: the async path, waited for on the calling thread.
+namespace {
+
+template <typename Result, typename Convert>
+std::vector<Result> run_many(Client& client, ClientCore& core,
+                             std::vector<detail::OpRequest> requests, Convert convert) {
+  std::vector<Result> results(requests.size(), Result(std::unexpected(Error{})));
+  if (core.on_loop_thread()) {
+    for (auto& r : results) {
+      r = std::unexpected(would_deadlock());
+    }
+    return results;
+  }
+  struct Wait {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::size_t left;
+  } wait;
+  wait.left = requests.size();
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    requests[i].done = [&, i](OpResult r) {
+      results[i] = convert(std::move(r));
+      std::lock_guard lock(wait.mutex);
+      if (--wait.left == 0) {
+        wait.done.notify_one();
+      }
+    };
+  }
+  client.submit(std::move(requests));
+  std::unique_lock lock(wait.mutex);
+  wait.done.wait(lock, [&] { return wait.left == 0; });
+  return results;
+}
+
+template <typename Result, typename Convert>
+Result run_one(Client& client, ClientCore& core, OpKind kind, std::string_view key,
+               std::string_view value, PutOptions options, Convert convert) {
+  std::vector<detail::OpRequest> one;
+  one.push_back(detail::OpRequest{kind, std::string(key), std::string(value), options, {}});
+  return std::move(run_many<Result>(client, core, std::move(one), convert).front());
+}
+
+}  // namespace
+
+std::expected<Item, Error> Client::get_item(std::string_view key) {
+  return run_one<std::expected<Item, Error>>(*this, *core_, OpKind::get, key, {}, {},
+                                             &detail::to_item);
+}
+
+GetResult Client::get(std::string_view key) {
+  return run_one<GetResult>(*this, *core_, OpKind::get, key, {}, {}, &detail::to_get);
+}
+
+VoidResult Client::put(std::string_view key, std::string_view value, PutOptions options) {
+  options.mode = PutMode::upsert;
+  return run_one<VoidResult>(*this, *core_, OpKind::put, key, value, options, &detail::to_void);
+}
+
+VoidResult Client::put_if_absent(std::string_view key, std::string_view value,
+                                 PutOptions options) {
+  options.mode = PutMode::if_absent;
+  return run_one<VoidResult>(*this, *core_, OpKind::put, key, value, options, &detail::to_void);
+}
+
+VersionResult Client::compare_and_set(std::string_view key, std::string_view value,
+                                      std::uint64_t expected_version, PutOptions options) {
+  options.mode = PutMode::compare_and_set;
+  options.expected_version = expected_version;
+  return run_one<VersionResult>(*this, *core_, OpKind::put, key, value, options,
+                                &detail::to_version);
+}
+
+VoidResult Client::del(std::string_view key) {
+  return run_one<VoidResult>(*this, *core_, OpKind::del, key, {}, {}, &detail::to_deleted);
+}
+
+BoolResult Client::has_key(std::string_view key) {
+  return run_one<BoolResult>(*this, *core_, OpKind::has, key, {}, {}, &detail::to_bool);
+}
+
+std::vector<GetResult> Client::multi_get(std::span<const std::string> keys) {
+  std::vector<detail::OpRequest> requests;
+  requests.reserve(keys.size());
+  for (const auto& key : keys) {
+    requests.push_back(detail::OpRequest{OpKind::get, key, {}, {}, {}});
+  }
+  return run_many<GetResult>(*this, *core_, std::move(requests), &detail::to_get);
+}
+
+std::vector<VoidResult> Client::multi_put(std::span<const KeyValue> items, PutOptions options) {
+  options.mode = PutMode::upsert;
+  std::vector<detail::OpRequest> requests;
+  requests.reserve(items.size());
+  for (const auto& item : items) {
+    requests.push_back(detail::OpRequest{OpKind::put, item.key, item.value, options, {}});
+  }
+  return run_many<VoidResult>(*this, *core_, std::move(requests), &detail::to_void);
+}
+
+std::vector<VoidResult> Client::multi_delete(std::span<const std::string> keys) {
+  std::vector<detail::OpRequest> requests;
+  requests.reserve(keys.size());
+  for (const auto& key : keys) {
+    requests.push_back(detail::OpRequest{OpKind::del, key, {}, {}, {}});
+  }
+  return run_many<VoidResult>(*this, *core_, std::move(requests), &detail::to_deleted);
+}
+
+GetResult Client::get_or_load(std::string_view key, const Loader& loader, PutOptions options) {
+  if (core_->on_loop_thread()) {
+    return std::unexpected(would_deadlock());
+  }
+  // One flight per key: the first caller leads (get, load on a miss, store);
+  // callers arriving meanwhile wait for its result instead of loading too.
+  auto [flight, leader] = core_->flights().join(key);
+  if (!leader) {
+    return flight.get();
+  }
+  GetResult result = get(key);
+  if (!result && result.error().is(Errc::not_found)) {
+    result = loader(key);
+    if (result) {
+      // The value is handed out even if storing it fails: the load worked.
+      (void)put(key, *result, options);
+    }
+  }
+  core_->flights().land(key, result);
+  return result;
 }
 
 MemberList Client::members() {
@@ -132,6 +225,20 @@ std::vector<Member> Client::owners(std::string_view key) {
       *core_, [key](ClusterView& view, std::promise<std::vector<Member>>& reply) {
         reply.set_value(view.owners(key));
       });
+}
+
+std::vector<Replica> Client::locate(std::string_view key) {
+  return ask_loop<std::vector<Replica>>(
+      *core_, [key](ClusterView& view, std::promise<std::vector<Replica>>& reply) {
+        view.locate(key, [&reply](std::vector<Replica> all) { reply.set_value(std::move(all)); });
+      });
+}
+
+std::expected<void, Error> Client::drain(std::string_view node) {
+  using Result = std::expected<void, Error>;
+  return ask_loop<Result>(*core_, [node](ClusterView& view, std::promise<Result>& reply) {
+    view.drain(node, [&reply](Result result) { reply.set_value(std::move(result)); });
+  });
 }
 
 RingInfo Client::ring() {

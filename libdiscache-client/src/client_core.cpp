@@ -7,6 +7,7 @@
 
 #include "cluster_view.h"
 #include "endpoint.h"
+#include "kj_duration.h"
 
 namespace discache::detail {
 
@@ -60,12 +61,29 @@ void ClientCore::thread_main(std::function<void(std::expected<void, Error>)> sta
     return;
   }
   pump(view).exclusiveJoin(view.refresh_forever()).wait(io.waitScope);
+  // Writes already acknowledged to callers (W < N) still have replicas to
+  // reach: give them one deadline before the connections close.
+  view.settle(to_kj(options_.deadline)).wait(io.waitScope);
   // Ops still queued complete with "shutting down" as they are destroyed here.
 }
 
 void ClientCore::submit(KeyOp op) {
   auto lock = queue_.lockExclusive();
   lock->ops.push_back(std::move(op));
+  if (lock->wake.get() != nullptr) {
+    lock->wake->fulfill();
+    lock->wake = nullptr;
+  }
+}
+
+void ClientCore::submit_many(std::vector<KeyOp> ops) {
+  if (ops.empty()) {
+    return;
+  }
+  auto lock = queue_.lockExclusive();
+  for (auto& op : ops) {
+    lock->ops.push_back(std::move(op));
+  }
   if (lock->wake.get() != nullptr) {
     lock->wake->fulfill();
     lock->wake = nullptr;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "key_op.h"
+#include "single_flight.h"
 
 namespace discache::detail {
 
@@ -26,6 +27,10 @@ class ClientCore {
 
   // Any thread. Queues one key operation.
   void submit(KeyOp op);
+  // Any thread. Queues operations together: they leave in the same wake-up.
+  void submit_many(std::vector<KeyOp> ops);
+  // Any thread. The get_or_load flights of this client.
+  SingleFlight& flights() { return flights_; }
   // Any thread. Runs `task` on the I/O thread with the cluster view.
   void run_on_loop(LoopTask task);
   // True on the client's own I/O thread (where blocking calls would deadlock).
@@ -45,6 +50,7 @@ class ClientCore {
   };
 
   ClientOptions options_;
+  SingleFlight flights_;
   kj::MutexGuarded<Queue> queue_;
   std::thread thread_;
   std::thread::id loop_thread_id_;

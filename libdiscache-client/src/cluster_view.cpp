@@ -3,8 +3,10 @@
 #include <kj/debug.h>
 
 #include <algorithm>
+#include <random>
 
 #include "size_limits.h"
+#include "kj_duration.h"
 #include "member_wire.h"
 #include "wire_text.h"
 
@@ -18,8 +20,6 @@ class LogTaskErrors final : public kj::TaskSet::ErrorHandler {
     KJ_LOG(ERROR, "discache client task failed", exception);
   }
 };
-
-kj::Duration to_kj(std::chrono::milliseconds ms) { return ms.count() * kj::MILLISECONDS; }
 
 // Same members in the same states (last-heard times aside).
 bool same_list(const MemberList& a, const MemberList& b) {
@@ -41,44 +41,6 @@ bool is_serving(MemberState state) {
   return state == MemberState::alive || state == MemberState::suspect;
 }
 
-OpResult decode(OpKind kind, wire::OpResult::Reader result) {
-  switch (result.getStatus()) {
-    case wire::Status::OK:
-      if (kind == OpKind::get) {
-        return Item{to_std(result.getValue()), result.getVersion()};
-      }
-      return Item{{}, result.getVersion()};
-    case wire::Status::NOT_FOUND:
-      return std::unexpected(Error{Errc::not_found, "not found"});
-    case wire::Status::EXISTS:
-      return std::unexpected(Error{Errc::exists, "key already has a value"});
-    case wire::Status::VERSION_MISMATCH:
-      return std::unexpected(Error{Errc::version_mismatch, "the item changed since it was read"});
-    case wire::Status::TOO_LARGE:
-      return std::unexpected(Error{Errc::too_large, to_std(result.getMessage())});
-    case wire::Status::OUT_OF_MEMORY:
-      return std::unexpected(Error{Errc::out_of_memory, to_std(result.getMessage())});
-    case wire::Status::INVALID:
-      return std::unexpected(Error{Errc::invalid_argument, to_std(result.getMessage())});
-  }
-  return std::unexpected(Error{Errc::protocol, "node answered with an unknown status"});
-}
-
-void encode(const KeyOp& op, wire::Op::Builder out) {
-  out.setKey(data_of(op.key()));
-  switch (op.kind()) {
-    case OpKind::get: out.setGet(); break;
-    case OpKind::put: {
-      auto put = out.initPut();
-      put.setValue(data_of(op.value()));
-      put.initOptions().setTtlMs(static_cast<std::uint64_t>(op.options().ttl.count()));
-      break;
-    }
-    case OpKind::del: out.setDelete(); break;
-    case OpKind::has: out.setHas(); break;
-  }
-}
-
 // Receives member-list pushes from the node we watch through.
 class PushedMembers final : public wire::MemberWatcher::Server {
  public:
@@ -97,6 +59,8 @@ class PushedMembers final : public wire::MemberWatcher::Server {
 ClusterView::ClusterView(kj::AsyncIoContext& io, const ClientOptions& options)
     : io_(io),
       options_(options),
+      // A random writer id keeps two clients' versions distinct.
+      versions_(static_cast<std::uint16_t>(std::random_device{}())),
       task_errors_(kj::heap<LogTaskErrors>()),
       tasks_(*task_errors_) {}
 
@@ -106,6 +70,10 @@ Error ClusterView::translate(const kj::Exception& exception, const Member& membe
   std::string where = "node " + member.name + " (" + member.address + ")";
   if (exception.getType() == kj::Exception::Type::DISCONNECTED) {
     return Error{Errc::unavailable, where + " is unreachable"};
+  }
+  if (exception.getType() == kj::Exception::Type::OVERLOADED) {
+    // What kj::Timer::timeoutAfter throws.
+    return Error{Errc::timeout, where + " did not answer in time"};
   }
   return Error{Errc::protocol, where + ": " + std::string(exception.getDescription().cStr())};
 }
@@ -126,7 +94,8 @@ wire::Node::Client ClusterView::node_for(const Member& member) {
       io_.provider->getTimer()
           .timeoutAfter(to_kj(options_.connect_timeout),
                         NodeConnection::connect(io_.provider->getNetwork(), *endpoint, "",
-                                                options_.client_name))
+                                                options_.client_name,
+                                                options_.coalescing_transport))
           .then(
               [this, name = member.name, generation](kj::Own<NodeConnection> connection) {
                 auto node = connection->node();
@@ -179,103 +148,6 @@ void ClusterView::drop_link(const std::string& name, bool broken) {
   }
 }
 
-void ClusterView::dispatch(std::vector<KeyOp> ops) {
-  if (ring_.empty()) {
-    for (auto& op : ops) {
-      op.complete(std::unexpected(Error{Errc::unavailable, "no live node in the member list"}));
-    }
-    return;
-  }
-  // Group by owner, keeping each node's ops in submission order.
-  std::vector<std::vector<KeyOp>> by_node(ring_.size());
-  for (auto& op : ops) {
-    by_node[ring_.owner(op.key())].push_back(std::move(op));
-  }
-  for (std::size_t n = 0; n < by_node.size(); ++n) {
-    auto& node_ops = by_node[n];
-    if (node_ops.empty()) {
-      continue;
-    }
-    if (auto down = down_error(ring_members_[n])) {
-      for (auto& op : node_ops) {
-        op.complete(std::unexpected(*down));
-      }
-      continue;
-    }
-    std::size_t start = 0;
-    while (start < node_ops.size()) {
-      std::size_t end = start;
-      std::size_t bytes = 0;
-      while (end < node_ops.size() && end - start < limits::kMaxBatchOps &&
-             (end == start || bytes + node_ops[end].wire_bytes() <= limits::kMaxBatchBytes)) {
-        bytes += node_ops[end].wire_bytes();
-        ++end;
-      }
-      std::vector<KeyOp> chunk(std::make_move_iterator(node_ops.begin() + start),
-                               std::make_move_iterator(node_ops.begin() + end));
-      send_batch(ring_members_[n], std::move(chunk));
-      start = end;
-    }
-  }
-}
-
-std::optional<Error> ClusterView::down_error(const Member& member) {
-  auto it = down_.find(member.name);
-  if (it == down_.end()) {
-    return std::nullopt;
-  }
-  if (member.incarnation > it->second.incarnation ||
-      io_.provider->getTimer().now() >= it->second.retry_at) {
-    down_.erase(it);  // restarted, or time to try again
-    return std::nullopt;
-  }
-  return Error{Errc::unavailable,
-               "node " + member.name + " (" + member.address + ") is down: its connection broke"};
-}
-
-void ClusterView::send_batch(const Member& member, std::vector<KeyOp> ops) {
-  // Shared by the call and its deadline: whichever finishes first completes
-  // the ops; KeyOp::complete ignores the second.
-  auto batch = std::make_shared<std::vector<KeyOp>>(std::move(ops));
-  auto request = node_for(member).batchRequest();
-  auto wire_ops = request.initOps(static_cast<unsigned>(batch->size()));
-  for (unsigned i = 0; i < batch->size(); ++i) {
-    encode((*batch)[i], wire_ops[i]);
-  }
-  auto call = request.send().then(
-      [batch](capnp::Response<wire::Node::BatchResults> response) {
-        auto results = response.getResults();
-        if (results.size() != batch->size()) {
-          for (auto& op : *batch) {
-            op.complete(std::unexpected(Error{Errc::protocol, "batch answer has the wrong size"}));
-          }
-          return;
-        }
-        for (unsigned i = 0; i < results.size(); ++i) {
-          (*batch)[i].complete(decode((*batch)[i].kind(), results[i]));
-        }
-      },
-      [this, batch, member](kj::Exception&& e) {
-        Error error = translate(e, member);
-        if (error.code == Errc::unavailable) {
-          drop_link(member.name, /*broken=*/true);
-        }
-        for (auto& op : *batch) {
-          op.complete(std::unexpected(error));
-        }
-      });
-  auto deadline = io_.provider->getTimer()
-                      .afterDelay(to_kj(options_.deadline))
-                      .then([batch, member, ms = options_.deadline.count()]() {
-                        for (auto& op : *batch) {
-                          op.complete(std::unexpected(
-                              Error{Errc::timeout, "node " + member.name + " did not answer within " +
-                                                       std::to_string(ms) + " ms"}));
-                        }
-                      });
-  tasks_.add(call.exclusiveJoin(kj::mv(deadline)));
-}
-
 void ClusterView::apply_members(MemberList list) {
   std::vector<Member> serving;
   for (const auto& m : list.members) {
@@ -303,8 +175,14 @@ void ClusterView::apply_members(MemberList list) {
   const bool same_ring = names == ring_.nodes();
   const bool changed = list.epoch != members_.epoch || !same_list(list, members_);
   members_ = std::move(list);
+  auto old_ring_members = std::move(ring_members_);
   ring_members_ = std::move(serving);
   if (!same_ring) {
+    if (!ring_.empty()) {
+      previous_ring_ = std::move(ring_);
+      previous_members_ = std::move(old_ring_members);
+      previous_until_ = io_.provider->getTimer().now() + to_kj(options_.transition_window);
+    }
     ring_ = HashRing(std::move(names));
   }
   if (changed) {
@@ -417,8 +295,12 @@ kj::Promise<void> ClusterView::refresh_forever() {
       });
 }
 
+std::size_t ClusterView::replicas() const {
+  return options_.replicas != 0 ? options_.replicas : std::max<std::uint32_t>(1, members_.replicas);
+}
+
 std::vector<Member> ClusterView::owners(std::string_view key) const {
-  std::vector<std::uint32_t> idx(std::max<std::uint32_t>(1, members_.replicas));
+  std::vector<std::uint32_t> idx(replicas());
   idx.resize(ring_.owners(key, idx));
   std::vector<Member> out;
   for (auto i : idx) {
@@ -463,6 +345,14 @@ void ClusterView::collect_stats(std::move_only_function<void(std::vector<NodeSta
           out.batch_calls = s.getBatchCalls();
           out.connections = s.getConnections();
           out.uptime_ms = s.getUptimeMs();
+          out.handoff_runs = s.getHandoffRuns();
+          out.handoff_keys = s.getHandoffKeys();
+          out.handoff_pending = s.getHandoffPending();
+          out.memory_used = s.getMemoryUsed();
+          out.memory_limit = s.getMemoryLimit();
+          out.rss_bytes = s.getRssBytes();
+          out.evictions = s.getEvictions();
+          out.expirations = s.getExpirations();
           return out;
         });
     calls.add(io_.provider->getTimer()
@@ -482,6 +372,54 @@ void ClusterView::collect_stats(std::move_only_function<void(std::vector<NodeSta
                    (*shared_done)(std::vector<NodeStats>(std::make_move_iterator(all.begin()),
                                                          std::make_move_iterator(all.end())));
                  }));
+}
+
+void ClusterView::locate(std::string_view key,
+                         std::move_only_function<void(std::vector<Replica>)> done) {
+  kj::Vector<kj::Promise<Replica>> asks;
+  for (const auto& member : owners(key)) {
+    auto request = node_for(member).hasRequest();
+    request.setKey(data_of(key));
+    auto call = request.send().then([member](capnp::Response<wire::Node::HasResults> response) {
+      return Replica{member, response.getFound(), std::nullopt};
+    });
+    asks.add(io_.provider->getTimer()
+                 .timeoutAfter(to_kj(options_.deadline), kj::mv(call))
+                 .catch_([this, member](kj::Exception&& e) {
+                   return Replica{member, std::nullopt, translate(e, member)};
+                 }));
+  }
+  auto shared_done =
+      std::make_shared<std::move_only_function<void(std::vector<Replica>)>>(std::move(done));
+  tasks_.add(kj::joinPromises(asks.releaseAsArray()).then([shared_done](kj::Array<Replica> all) {
+    (*shared_done)(std::vector<Replica>(std::make_move_iterator(all.begin()),
+                                        std::make_move_iterator(all.end())));
+  }));
+}
+
+void ClusterView::drain(std::string_view node,
+                        std::move_only_function<void(std::expected<void, Error>)> done) {
+  using Result = std::expected<void, Error>;
+  const Member* target = nullptr;
+  for (const auto& m : members_.members) {
+    if (m.name == node || m.address == node) {
+      target = &m;
+    }
+  }
+  if (target == nullptr) {
+    done(std::unexpected(
+        Error{Errc::invalid_argument, "no member named or addressed '" + std::string(node) + "'"}));
+    return;
+  }
+  auto shared_done = std::make_shared<std::move_only_function<void(Result)>>(std::move(done));
+  const Member member = *target;
+  auto call = node_for(member).drainRequest().send().ignoreResult();
+  tasks_.add(io_.provider->getTimer()
+                 .timeoutAfter(to_kj(options_.deadline), kj::mv(call))
+                 .then([shared_done]() { (*shared_done)(Result()); },
+                       [this, shared_done, member](kj::Exception&& e) {
+                         (*shared_done)(std::unexpected(translate(e, member)));
+                       }));
 }
 
 }  // namespace discache::detail

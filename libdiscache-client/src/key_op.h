@@ -9,11 +9,6 @@
 
 namespace discache::detail {
 
-enum class OpKind : std::uint8_t { get, put, del, has };
-
-using OpResult = std::expected<Item, Error>;
-using OpCompletion = std::move_only_function<void(OpResult)>;
-
 // Owns its completion and guarantees it runs exactly once: if the op is
 // dropped unanswered (client shutting down), it completes with unavailable.
 class KeyOp {

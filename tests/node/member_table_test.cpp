@@ -1,6 +1,7 @@
 // MemberTable: SWIM's merge rule, which makes gossip converge whatever the
 // order in which news arrives.
 #include "member_table.h"
+#include "failure_detector.h"
 
 #include <doctest/doctest.h>
 
@@ -194,6 +195,25 @@ TEST_CASE("two tables that saw the same news in different orders agree") {
     CHECK(in_forward->state == in_backward->state);
     CHECK(in_forward->incarnation == in_backward->incarnation);
   }
+}
+
+}  // namespace
+}  // namespace discache::node
+
+namespace discache::node {
+namespace {
+
+// Regression (membership bench, 20 nodes under load): a node's final `left`
+// announcement can be lost; its silence after `leaving` must not read as a death.
+TEST_CASE("a leaving member that goes silent becomes left, not dead") {
+  Member self{"self", "127.0.0.1:1", MemberState::alive, 10};
+  MemberTable table(self, 2, nullptr);
+  table.merge_one(Member{"peer", "127.0.0.1:2", MemberState::leaving, 5});
+  FailureTiming timing;
+  const auto start = table.last_heard("peer");
+  detect_failures(table, timing, start + timing.suspect_after);
+  REQUIRE(table.list().members.size() == 2);
+  CHECK(table.list().members[1].state == MemberState::left);
 }
 
 }  // namespace

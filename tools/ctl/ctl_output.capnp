@@ -46,6 +46,7 @@ struct RingOutput {
 struct OwnerRow {
   name @0 :Text;
   address @1 :Text;
+  holds @2 :Text;       # yes | no | unknown (did not answer)
 }
 
 struct OwnersOutput {
@@ -75,6 +76,14 @@ struct StatsRow {
   batchCalls @11 :Float64;
   connections @12 :Float64;
   uptimeMs @13 :Float64;
+  memoryUsed @14 :Float64;   # keys, values, item headers and index
+  memoryLimit @15 :Float64;  # the node's --memory
+  rssBytes @16 :Float64;
+  evictions @17 :Float64;
+  expirations @18 :Float64;
+  handoffRuns @19 :Float64;
+  handoffKeys @20 :Float64;
+  handoffPending @21 :Bool;
 }
 
 struct StatsOutput {

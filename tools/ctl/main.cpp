@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <deque>
 #include <mutex>
+#include <thread>
 #include <iomanip>
 #include <iostream>
 #include <iterator>
@@ -45,6 +46,8 @@ class CtlMain {
                        "Per node its vnodes and share of the key space; then the imbalance.")
         .addSubCommand("owners", KJ_BIND_METHOD(*this, owners_cmd),
                        "The node(s) owning KEY, in replica order.")
+        .addSubCommand("drain", KJ_BIND_METHOD(*this, drain_cmd),
+                       "Ask NODE (name or address) to hand its keys over and leave.")
         .addSubCommand("get", KJ_BIND_METHOD(*this, get_cmd), "Print the value of KEY.")
         .addSubCommand("put", KJ_BIND_METHOD(*this, put_cmd),
                        "Store VALUE under KEY ('-' reads the value from stdin).")
@@ -132,6 +135,15 @@ class CtlMain {
     return b.callAfterParsing(KJ_BIND_METHOD(*this, run_stats)).build();
   }
   kj::MainFunc owners_cmd() { return key_command("Shows the nodes owning KEY.", &CtlMain::run_owners); }
+  kj::MainFunc drain_cmd() {
+    kj::MainBuilder b(context_, kVersion,
+                      "Asks NODE (its name or address) to leave gracefully: it hands every key "
+                      "to its new owners, then exits. Waits until NODE has left the member list.");
+    add_common(b);
+    return b.expectArg("NODE", KJ_BIND_METHOD(*this, set_key))
+        .callAfterParsing(KJ_BIND_METHOD(*this, run_drain))
+        .build();
+  }
   kj::MainFunc get_cmd() { return key_command("Prints the value of KEY.", &CtlMain::run_get); }
   kj::MainFunc del_cmd() { return key_command("Deletes KEY.", &CtlMain::run_del); }
   kj::MainFunc has_cmd() { return key_command("Exits 0 if KEY has a value, 1 if not.", &CtlMain::run_has); }
@@ -294,23 +306,58 @@ class CtlMain {
 
   kj::MainBuilder::Validity run_owners() {
     auto client = connect(false);
-    auto owners = client.owners(key_);
+    auto owners = client.locate(key_);
+    auto holds = [](const Replica& r) -> std::string {
+      return r.holds ? (*r.holds ? "yes" : "no") : "unknown";
+    };
     if (json_) {
       capnp::MallocMessageBuilder message;
       auto out = message.initRoot<OwnersOutput>();
       out.setKey(key_.c_str());
       auto rows = out.initOwners(static_cast<unsigned>(owners.size()));
       for (unsigned i = 0; i < owners.size(); ++i) {
-        rows[i].setName(owners[i].name.c_str());
-        rows[i].setAddress(owners[i].address.c_str());
+        rows[i].setName(owners[i].member.name.c_str());
+        rows[i].setAddress(owners[i].member.address.c_str());
+        rows[i].setHolds(holds(owners[i]).c_str());
       }
       print_json(out.asReader());
       return true;
     }
-    for (const auto& m : owners) {
-      std::cout << m.name << " " << m.address << "\n";
+    for (const auto& r : owners) {
+      std::cout << r.member.name << " " << r.member.address << " holds=" << holds(r) << "\n";
     }
     std::cout.flush();
+    return true;
+  }
+
+  kj::MainBuilder::Validity run_drain() {
+    auto client = connect(false);
+    if (auto asked = client.drain(key_); !asked) {
+      fail(asked.error());
+    }
+    // Bounded wait, with progress, until the node reports `left`.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::string last_state;
+    for (;;) {
+      std::string state = "gone";
+      for (const auto& m : client.members().members) {
+        if (m.name == key_ || m.address == key_) {
+          state = std::string(to_string(m.state));
+        }
+      }
+      if (state != last_state && !json_) {
+        std::cerr << key_ << ": " << state << std::endl;
+        last_state = state;
+      }
+      if (state == "left" || state == "gone" || state == "dead") {
+        break;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        fail(Error{Errc::timeout, key_ + " did not finish draining within 60 s"});
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // operator-facing poll
+    }
+    print_ok();
     return true;
   }
 
@@ -475,13 +522,23 @@ class CtlMain {
         r.setBatchCalls(static_cast<double>(s.batch_calls));
         r.setConnections(static_cast<double>(s.connections));
         r.setUptimeMs(static_cast<double>(s.uptime_ms));
+        r.setHandoffRuns(static_cast<double>(s.handoff_runs));
+        r.setHandoffKeys(static_cast<double>(s.handoff_keys));
+        r.setHandoffPending(s.handoff_pending);
+        r.setMemoryUsed(static_cast<double>(s.memory_used));
+        r.setMemoryLimit(static_cast<double>(s.memory_limit));
+        r.setRssBytes(static_cast<double>(s.rss_bytes));
+        r.setEvictions(static_cast<double>(s.evictions));
+        r.setExpirations(static_cast<double>(s.expirations));
       }
       print_json(out.asReader());
     } else {
       std::cout << std::left << std::setw(24) << "NAME" << std::right << std::setw(10) << "ITEMS"
                 << std::setw(12) << "BYTES" << std::setw(10) << "GETS" << std::setw(10) << "HITS"
                 << std::setw(10) << "MISSES" << std::setw(10) << "PUTS" << std::setw(10)
-                << "DELETES" << std::setw(10) << "CALLS" << "\n";
+                << "DELETES" << std::setw(10) << "CALLS" << std::setw(12) << "MEM_USED"
+                << std::setw(12) << "MEM_LIMIT" << std::setw(12) << "RSS" << std::setw(11)
+                << "EVICTIONS" << std::setw(9) << "EXPIRED" << "\n";
       for (const auto& s : stats) {
         std::cout << std::left << std::setw(24) << s.name << std::right;
         if (s.error) {
@@ -492,7 +549,9 @@ class CtlMain {
         std::cout << std::setw(10) << s.items << std::setw(12) << s.bytes << std::setw(10)
                   << s.gets << std::setw(10) << s.hits << std::setw(10) << s.misses
                   << std::setw(10) << s.puts << std::setw(10) << s.deletes << std::setw(10)
-                  << s.calls << "\n";
+                  << s.calls << std::setw(12) << s.memory_used << std::setw(12)
+                  << s.memory_limit << std::setw(12) << s.rss_bytes << std::setw(11)
+                  << s.evictions << std::setw(9) << s.expirations << "\n";
       }
       std::cout.flush();
     }

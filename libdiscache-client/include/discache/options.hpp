@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -10,8 +12,11 @@ namespace discache {
 struct ClientOptions {
   // host:port of nodes to learn the member list from, tried in order.
   std::vector<std::string> seeds{"127.0.0.1:7400"};
-  // Each operation fails with Errc::timeout after this long.
-  std::chrono::milliseconds deadline{2000};
+  // How long one node may take to answer. A get then asks the next replica
+  // and the node is marked down (ops skip it) for `down_retry`; a put counts
+  // that replica as failed. When every replica timed out the op fails with
+  // Errc::timeout, so a get takes at most `replicas` deadlines.
+  std::chrono::milliseconds deadline{1000};
   // Connecting to one node (a seed or an owner) gives up after this long.
   std::chrono::milliseconds connect_timeout{1000};
   // Nodes push member-list changes to the client; as a fallback the list is
@@ -20,21 +25,47 @@ struct ClientOptions {
   // After a node's connection breaks, its operations fail fast with
   // unavailable for this long, unless the member list shows it restarted.
   std::chrono::milliseconds down_retry{1000};
+  // Replication factor N: copies of each key, on the first N nodes of the
+  // ring. 0 uses the cluster's setting (discache-node --replicas, default 2).
+  std::size_t replicas = 0;
+  // W: replicas that must acknowledge a put or delete before it succeeds; the
+  // rest finish in the background. Clamped to 1..N.
+  std::size_t write_acks = 1;
+  // On a miss from one replica, ask the next (and repair the one that missed
+  // if another had the value). Off: a miss from the first live owner is final.
+  bool read_fallback_on_miss = true;
+  // After the ring changes (a node joins or leaves), a miss is also asked of
+  // the key's previous owners for this long, and a value found there is copied
+  // to the new owner: adding a node does not turn its share of keys cold.
+  std::chrono::milliseconds transition_window{30000};
   // Talk to the first seed only, as if it were the whole cluster
   // (discache-ctl --node, for inspecting one node).
   bool direct = false;
   // Shown in node logs.
   std::string client_name = "discache-client";
+  // Coalesce reads and writes on each connection (fewer syscalls per call);
+  // false uses Cap'n Proto's own stream handling, for comparison.
+  bool coalescing_transport = true;
   // Largest key and value the client sends; bigger ones fail with
   // Errc::too_large before anything leaves the process.
   std::size_t max_key_bytes = 1024;
   std::size_t max_value_bytes = 1024 * 1024;
 };
 
+// What a put does when the key already has a value.
+enum class PutMode : std::uint8_t {
+  upsert,           // replace it
+  if_absent,        // fail with Errc::exists (memcached's add)
+  compare_and_set,  // replace it only if its version is expected_version (cas)
+};
+
 // How a put behaves.
 struct PutOptions {
   // 0: the item never expires (it may still be evicted).
   std::chrono::milliseconds ttl{0};
+  // Set by put_if_absent / compare_and_set; plain put uses upsert.
+  PutMode mode = PutMode::upsert;
+  std::uint64_t expected_version = 0;
 };
 
 }  // namespace discache

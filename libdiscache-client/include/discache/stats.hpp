@@ -25,6 +25,16 @@ struct NodeStats {
   std::uint64_t batch_calls = 0;
   std::uint64_t connections = 0;
   std::uint64_t uptime_ms = 0;
+  std::uint64_t handoff_runs = 0;  // ring changes the node moved keys for
+  std::uint64_t handoff_keys = 0;  // copies it sent (re-replication, join, drain)
+  bool handoff_pending = false;    // a handoff is running on the node now
+  // Memory: `bytes` counts keys and values; memory_used adds item headers and
+  // the index and never exceeds memory_limit (the node's --memory).
+  std::uint64_t memory_used = 0;
+  std::uint64_t memory_limit = 0;
+  std::uint64_t rss_bytes = 0;    // the node process's resident memory
+  std::uint64_t evictions = 0;    // items dropped to make room
+  std::uint64_t expirations = 0;  // items dropped because their ttl passed
 };
 
 struct RingNode {

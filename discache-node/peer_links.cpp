@@ -1,0 +1,47 @@
+#include "peer_links.h"
+
+#include <kj/debug.h>
+
+namespace discache::node {
+namespace {
+class IgnoreErrors final : public kj::TaskSet::ErrorHandler {
+ public:
+  void taskFailed(kj::Exception&&) override {}
+};
+}  // namespace
+
+PeerLinks::PeerLinks(kj::Network& network, std::string self_name)
+    : network_(network),
+      self_name_(std::move(self_name)),
+      errors_(kj::heap<IgnoreErrors>()),
+      graveyard_(*errors_) {}
+
+kj::Promise<wire::Node::Client> PeerLinks::link(const Member& member) {
+  KJ_IF_MAYBE(existing, links_.find(member.name.c_str())) {
+    return (*existing)->node();
+  }
+  auto endpoint = parse_endpoint(member.address);
+  if (!endpoint) {
+    return KJ_EXCEPTION(FAILED, "member has an unparsable address", member.address.c_str());
+  }
+  return NodeConnection::connect(network_, *endpoint, "", self_name_)
+      .then([this, name = member.name](kj::Own<NodeConnection> connection) {
+        auto node = connection->node();
+        links_.upsert(kj::str(name.c_str()), kj::mv(connection),
+                      [this](auto& old, auto&& fresh) {
+                        graveyard_.add(kj::evalLater([dead = kj::mv(old)]() {}));
+                        old = kj::mv(fresh);
+                      });
+        return node;
+      });
+}
+
+void PeerLinks::drop(const std::string& name) {
+  KJ_IF_MAYBE(existing, links_.find(name.c_str())) {
+    // A callback of this connection may be running: destroy it later.
+    graveyard_.add(kj::evalLater([connection = kj::mv(*existing)]() {}));
+    links_.erase(name.c_str());
+  }
+}
+
+}  // namespace discache::node

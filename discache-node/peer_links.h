@@ -1,0 +1,34 @@
+// The node's connections to other nodes (membership probes, handoffs).
+#pragma once
+
+#include <kj/async-io.h>
+#include <kj/map.h>
+
+#include <string>
+
+#include <discache/member.hpp>
+
+#include "node_connection.h"
+
+namespace discache::node {
+
+// Event-loop thread only. One cached connection per peer name, made on first
+// use and dropped when a call on it fails, so the next use reconnects.
+class PeerLinks {
+ public:
+  PeerLinks(kj::Network& network, std::string self_name);
+
+  // The peer's Node capability, connecting first if needed.
+  kj::Promise<wire::Node::Client> link(const Member& member);
+  // Forgets the connection to `name` (it broke or timed out).
+  void drop(const std::string& name);
+
+ private:
+  kj::Network& network_;
+  std::string self_name_;
+  kj::HashMap<kj::String, kj::Own<NodeConnection>> links_;
+  kj::Own<kj::TaskSet::ErrorHandler> errors_;
+  kj::TaskSet graveyard_;  // connections are destroyed on a later turn
+};
+
+}  // namespace discache::node

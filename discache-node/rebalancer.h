@@ -1,0 +1,58 @@
+// Moves copies of keys when the ring changes: re-replication, joins, drains.
+#pragma once
+
+#include <kj/async-io.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "node_context.h"
+#include "peer_links.h"
+
+namespace discache::node {
+
+// Event-loop thread only.
+//
+// Whenever the set of serving nodes (alive or suspect) changes, the node
+// walks its store in small chunks and, for each key whose owners under the
+// new ring include nodes that were not owners under the old one, copies the
+// item there. To send each copy once, only the first old owner that is still
+// serving sends it (every node computes the same rings with the same
+// HashRing code the clients use). Copies are version-preserving puts, which
+// a node ignores if it already holds something newer or a tombstone.
+//
+// One mechanism serves three cases: a dead node's keys regain N copies from
+// the survivors; a joining node receives the keys it now owns; a draining
+// node hands every key to its owners in the ring without it.
+class Rebalancer {
+ public:
+  Rebalancer(NodeContext& ctx, PeerLinks& peers, kj::Timer& timer);
+
+  // The member list changed; starts (or queues) a pass if the serving set did.
+  void membership_changed();
+  // Copies every key this node holds to its owners in the ring without this
+  // node. Resolves when done or after `limit`.
+  kj::Promise<void> drain(kj::Duration limit);
+
+ private:
+  struct Pass;
+  void schedule();
+  void start_if_needed();
+  kj::Promise<void> run(std::shared_ptr<Pass> pass);
+  kj::Promise<void> run_chunk(std::shared_ptr<Pass> pass);
+  std::vector<std::string> serving_names() const;
+
+  NodeContext& ctx_;
+  PeerLinks& peers_;
+  kj::Timer& timer_;
+  std::vector<std::string> last_names_;  // the serving set the store was balanced for
+  bool scheduled_ = false;
+  bool running_ = false;
+  bool again_ = false;
+  bool draining_ = false;
+  kj::Own<kj::TaskSet::ErrorHandler> errors_;
+  kj::TaskSet tasks_;
+};
+
+}  // namespace discache::node

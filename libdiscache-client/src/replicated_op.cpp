@@ -1,0 +1,199 @@
+#include "replicated_op.h"
+
+#include <algorithm>
+
+namespace discache::detail {
+namespace {
+
+bool is_read(OpKind kind) { return kind == OpKind::get || kind == OpKind::has; }
+
+// Errors that another replica would answer the same way: stop at once.
+bool is_final(const Error& error) {
+  return error.code == Errc::too_large || error.code == Errc::invalid_argument ||
+         error.code == Errc::out_of_memory || error.code == Errc::protocol;
+}
+
+}  // namespace
+
+ReplicatedOp::ReplicatedOp(KeyOp op, std::uint64_t version, std::vector<Member> owners,
+                           std::vector<Member> previous, ReplicaPolicy policy)
+    : op_(std::move(op)),
+      version_(version),
+      owners_(std::move(owners)),
+      previous_(std::move(previous)),
+      policy_(policy) {}
+
+void ReplicatedOp::complete(OpResult result) {
+  if (!completed_) {
+    completed_ = true;
+    op_.complete(std::move(result));
+  }
+}
+
+std::vector<Send> ReplicatedOp::start() {
+  if (is_read(op_.kind())) {
+    return next_read();
+  }
+  if (owners_.empty()) {
+    complete(std::unexpected(Error{Errc::unavailable, "no live node owns this key"}));
+    return {};
+  }
+  if (op_.kind() == OpKind::put && op_.options().mode != PutMode::upsert) {
+    conditional_ = true;
+    return next_decider();
+  }
+  needed_ = std::clamp<std::size_t>(policy_.write_acks, 1, owners_.size());
+  std::vector<Send> sends;
+  for (const auto& owner : owners_) {
+    sends.push_back(Send{owner, op_.kind(), false, {}, version_});
+  }
+  return sends;
+}
+
+std::vector<Send> ReplicatedOp::next_decider() {
+  if (next_ < owners_.size()) {
+    return {Send{owners_[next_++], OpKind::put, false, {}, version_}};
+  }
+  complete(std::unexpected(first_error_.value_or(Error{Errc::unavailable, "no owner answered"})));
+  return {};
+}
+
+std::vector<Send> ReplicatedOp::on_conditional_reply(Reply reply) {
+  switch (reply.kind) {
+    case Reply::Kind::ok: {
+      // The decider took it: copy to the other owners with the same version.
+      std::vector<Send> copies;
+      for (std::size_t i = 0; i < owners_.size(); ++i) {
+        if (i + 1 != next_) {
+          copies.push_back(Send{owners_[i], OpKind::put, true, op_.value(), version_});
+        }
+      }
+      complete(Item{{}, version_});
+      return copies;
+    }
+    case Reply::Kind::not_found:
+      complete(std::unexpected(Error{Errc::not_found, "no item to compare with"}));
+      return {};
+    case Reply::Kind::stale:
+      complete(std::unexpected(Error{Errc::version_mismatch, "a newer write is there"}));
+      return {};
+    case Reply::Kind::failed: {
+      Error error = reply.error.value_or(Error{Errc::internal, "no error given"});
+      if (is_final(error) || error.code == Errc::exists ||
+          error.code == Errc::version_mismatch) {
+        complete(std::unexpected(std::move(error)));
+        return {};
+      }
+      if (!first_error_) {
+        first_error_ = std::move(error);
+      }
+      return next_decider();  // that owner is unreachable: the next one decides
+    }
+  }
+  return {};
+}
+
+std::vector<Send> ReplicatedOp::next_read() {
+  const std::size_t total = owners_.size() + previous_.size();
+  if (next_ < total) {
+    const Member& target =
+        next_ < owners_.size() ? owners_[next_] : previous_[next_ - owners_.size()];
+    ++next_;
+    return {Send{target, op_.kind(), false, {}, 0}};
+  }
+  if (!missed_.empty()) {
+    complete(std::unexpected(Error{Errc::not_found, "not found"}));
+  } else if (first_error_) {
+    complete(std::unexpected(*first_error_));
+  } else {
+    // Nobody could be asked (every owner is down): never a silent miss.
+    complete(std::unexpected(Error{Errc::unavailable, "no live node owns this key"}));
+  }
+  return {};
+}
+
+std::vector<Send> ReplicatedOp::finish_read_with_value(std::string value, std::uint64_t version) {
+  std::vector<Send> repairs;
+  if (op_.kind() == OpKind::get) {
+    for (const auto& m : missed_) {
+      const bool current = std::any_of(owners_.begin(), owners_.end(),
+                                       [&](const Member& o) { return o.name == m.name; });
+      if (current) {
+        repairs.push_back(Send{m, OpKind::put, true, value, version});
+      }
+    }
+  }
+  complete(Item{std::move(value), version});
+  return repairs;
+}
+
+std::vector<Send> ReplicatedOp::on_reply(const Member& from, Reply reply) {
+  if (completed_ && is_read(op_.kind())) {
+    return {};
+  }
+  if (is_read(op_.kind())) {
+    switch (reply.kind) {
+      case Reply::Kind::ok:
+        if (reply.version != 0 && reply.version < tombstone_) {
+          break;  // older than a delete another replica saw: a miss
+        }
+        return finish_read_with_value(std::move(reply.value), reply.version);
+      case Reply::Kind::not_found:
+        missed_.push_back(from);
+        tombstone_ = std::max(tombstone_, reply.version);
+        if (tombstone_ != 0) {
+          // Deleted: asking further could only find older copies.
+          next_ = owners_.size() + previous_.size();
+        } else if (!policy_.read_fallback_on_miss && next_ < owners_.size()) {
+          next_ = owners_.size();  // skip other replicas, still ask previous owners
+        }
+        break;
+      case Reply::Kind::stale:
+      case Reply::Kind::failed: {
+        Error error = reply.error.value_or(Error{Errc::internal, "no error given"});
+        if (is_final(error)) {
+          complete(std::unexpected(std::move(error)));
+          return {};
+        }
+        if (!first_error_) {
+          first_error_ = std::move(error);
+        }
+        break;
+      }
+    }
+    return next_read();
+  }
+
+  if (conditional_) {
+    return completed_ ? std::vector<Send>{} : on_conditional_reply(std::move(reply));
+  }
+  // Writes.
+  switch (reply.kind) {
+    case Reply::Kind::ok:
+    case Reply::Kind::stale:      // a newer write is already there: superseded
+    case Reply::Kind::not_found:  // delete of an absent key
+      ++acks_;
+      if (acks_ >= needed_) {
+        complete(Item{{}, version_});
+      }
+      return {};
+    case Reply::Kind::failed: {
+      Error error = reply.error.value_or(Error{Errc::internal, "no error given"});
+      if (is_final(error)) {
+        complete(std::unexpected(std::move(error)));
+        return {};
+      }
+      if (!first_error_) {
+        first_error_ = std::move(error);
+      }
+      ++failures_;
+      if (failures_ > owners_.size() - needed_) {
+        complete(std::unexpected(*first_error_));
+      }
+      return {};
+    }
+  }
+  return {};
+}
+
+}  // namespace discache::detail

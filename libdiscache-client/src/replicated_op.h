@@ -1,0 +1,89 @@
+// What one key operation does across its replicas: pure logic, no I/O.
+#pragma once
+
+#include <discache/client.hpp>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "key_op.h"
+
+namespace discache::detail {
+
+// One node's answer to one operation, before policy turns it into a result.
+struct Reply {
+  enum class Kind : std::uint8_t { ok, not_found, stale, failed };
+  Kind kind = Kind::failed;
+  std::string value;           // get: the value
+  std::uint64_t version = 0;   // ok: the item's; not_found: a tombstone's (or 0)
+  std::optional<Error> error;  // failed: why (unavailable, timeout, too_large, ...)
+};
+
+// What to send next: `op` to `target`. Repairs carry their own value and
+// version; their replies are ignored.
+struct Send {
+  Member target;
+  OpKind kind;
+  bool repair = false;
+  std::string repair_value;     // repair puts only
+  std::uint64_t version = 0;    // put/delete: the write's version
+};
+
+struct ReplicaPolicy {
+  std::size_t write_acks = 1;      // W: acks before a put/delete succeeds
+  bool read_fallback_on_miss = true;
+};
+
+// The state of one KeyOp across replicas. I/O thread only.
+//
+// Reads ask the first live owner, then the next on failure or (by policy) on
+// a miss, then the previous owners of the key during a ring transition. A
+// value found after misses is written back to the owners that missed (read
+// repair) with its original version, which a node refuses if it holds
+// anything newer, so repair never resurrects a deleted or older value.
+// Writes go to every live owner with one version; W acks complete them.
+class ReplicatedOp {
+ public:
+  // `owners`: live owners in replica order; `previous`: owners under the
+  // previous ring that are not in `owners` (empty outside a transition).
+  ReplicatedOp(KeyOp op, std::uint64_t version, std::vector<Member> owners,
+               std::vector<Member> previous, ReplicaPolicy policy);
+
+  // The first sends; completes the op at once when there is nobody to ask.
+  std::vector<Send> start();
+  // Handles `reply` from `from` to a non-repair send; returns follow-ups
+  // (the next replica to ask, read repairs).
+  std::vector<Send> on_reply(const Member& from, Reply reply);
+
+  const KeyOp& op() const { return op_; }
+  bool completed() const { return completed_; }
+
+ private:
+  std::vector<Send> next_read();
+  std::vector<Send> next_decider();
+  std::vector<Send> on_conditional_reply(Reply reply);
+  std::vector<Send> finish_read_with_value(std::string value, std::uint64_t version);
+  void complete(OpResult result);
+
+  KeyOp op_;
+  std::uint64_t version_;
+  std::vector<Member> owners_;
+  std::vector<Member> previous_;
+  ReplicaPolicy policy_;
+  bool completed_ = false;
+  // Reads: where we are in owners_ then previous_, who missed, the newest
+  // tombstone seen, the first error.
+  std::size_t next_ = 0;
+  std::vector<Member> missed_;
+  std::uint64_t tombstone_ = 0;
+  std::optional<Error> first_error_;
+  // Writes. A conditional put (if_absent, compare_and_set) is decided by one
+  // owner, then copied to the others with the version it got.
+  bool conditional_ = false;
+  std::size_t acks_ = 0;
+  std::size_t failures_ = 0;
+  std::size_t needed_ = 1;
+};
+
+}  // namespace discache::detail
