@@ -1,5 +1,10 @@
 #include "discovery.h"
 
+#include "cookie.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <iostream>
 #include <sstream>
 
@@ -85,10 +90,32 @@ class Discovery::DnsWatcher {
   std::string last_error_;
 };
 
+namespace {
+
+// Hex HMAC-SHA256 of `text` keyed with the cookie.
+std::string sign(std::string_view cookie, std::string_view text) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), cookie.data(), static_cast<int>(cookie.size()),
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), mac, &length);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[mac[i] >> 4];
+    out += kHex[mac[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
 // Announces this node on a multicast group every interval and listens for
 // the announcements of others. A datagram is one line:
-//   discache/1 <cluster> <name> <address>
-// TODO(security): authenticate announcements with the cluster cookie.
+//   discache/1 <cluster> <name> <address> [<hmac>]
+// With a cookie, <hmac> is HMAC-SHA256(cookie, the line before it) and
+// announcements without a valid one are ignored, so a stranger cannot pull
+// nodes into another cluster. (Replaying a genuine announcement only makes
+// nodes try to join a real member, which the cookie guards anyway.)
 class Discovery::MulticastBeacon {
  public:
   MulticastBeacon(asio::io_context& io, DiscoverySpec spec, Self self, Found found,
@@ -167,8 +194,12 @@ class Discovery::MulticastBeacon {
   }
 
   void announce() {
-    auto line = std::make_shared<std::string>("discache/1 " + self_.cluster + " " + self_.name +
-                                              " " + self_.address.to_string() + "\n");
+    std::string text =
+        "discache/1 " + self_.cluster + " " + self_.name + " " + self_.address.to_string();
+    if (!self_.cookie.empty()) {
+      text += " " + sign(self_.cookie, text);
+    }
+    auto line = std::make_shared<std::string>(text + "\n");
     socket_.async_send_to(asio::buffer(*line), group_,
                           [this, line](const asio::error_code& ec, std::size_t) {
                             if (ec) {
@@ -192,12 +223,19 @@ class Discovery::MulticastBeacon {
 
   void handle(std::string_view datagram) {
     std::istringstream in{std::string(datagram)};
-    std::string magic, cluster, name, address;
+    std::string magic, cluster, name, address, mac;
     if (!(in >> magic >> cluster >> name >> address) || magic != "discache/1") {
       return;  // not ours: ignore silently, it is a shared port
     }
+    in >> mac;
     if (cluster != self_.cluster || name == self_.name) {
       return;
+    }
+    if (!self_.cookie.empty() || !mac.empty()) {
+      const std::string text = magic + " " + cluster + " " + name + " " + address;
+      if (self_.cookie.empty() || !cookie_matches(sign(self_.cookie, text), mac)) {
+        return;  // unsigned, or signed with another cookie
+      }
     }
     if (auto endpoint = parse_endpoint(address)) {
       found_(*endpoint);

@@ -43,6 +43,7 @@ class Discovery {
     std::string cluster;  // announcements of other clusters are ignored
     std::string name;
     Endpoint address;     // what peers should connect to
+    std::string cookie;   // when set, announcements are signed and checked
   };
   using Found = std::function<void(Endpoint)>;
 

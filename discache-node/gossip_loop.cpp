@@ -65,7 +65,7 @@ kj::Promise<void> GossipLoop::join_loop(bool said_unreachable) {
 }
 
 kj::Promise<bool> GossipLoop::join_through(Endpoint seed) {
-  auto attempt = NodeConnection::connect(network_, seed, "", ctx_.members.self().name)
+  auto attempt = NodeConnection::connect(network_, seed, ctx_.cookie, ctx_.members.self().name)
                      .then([this](kj::Own<NodeConnection> connection) {
                        auto request = connection->node().joinRequest();
                        write_member(ctx_.members.self(), request.initMember());

@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "cookie.h"
 #include "cross_thread_queue.h"
 #include "discovery.h"
 #include "duration_text.h"
@@ -23,6 +24,7 @@
 #include "node_server.h"
 #include "rebalancer.h"
 #include "kj_duration.h"
+#include "resident_memory.h"
 #include "size_text.h"
 
 namespace discache::node {
@@ -59,6 +61,12 @@ class NodeMain {
         .addOptionWithArg({"replicas"}, KJ_BIND_METHOD(*this, set_replicas), "<n>",
                           "Copies of each key (N), learnt by clients with the member list "
                           "(default 2). Give every node the same value.")
+        .addOptionWithArg({"cookie-file"}, KJ_BIND_METHOD(*this, set_cookie_file), "<path>",
+                          "The cluster's shared secret, as the Erlang cookie guards the "
+                          "original (default: $DISCACHE_COOKIE, else none). Clients, tools and "
+                          "other nodes must present it.")
+        .addOption({"insecure"}, KJ_BIND_METHOD(*this, set_insecure),
+                   "Allow listening on a non-loopback address without a cookie.")
         .addOptionWithArg({"probe-interval"}, KJ_BIND_METHOD(*this, set_probe_interval),
                           "<duration>", "How often each peer is probed (default 250ms).")
         .addOptionWithArg({"suspect-after"}, KJ_BIND_METHOD(*this, set_suspect_after),
@@ -202,13 +210,40 @@ class NodeMain {
     return set_duration(arg, drain_timeout_, "--drain-timeout");
   }
 
+  kj::MainBuilder::Validity set_cookie_file(kj::StringPtr arg) {
+    cookie_file_ = std::string(arg.cStr());
+    return true;
+  }
+  kj::MainBuilder::Validity set_insecure() {
+    insecure_ = true;
+    return true;
+  }
+
+  static bool is_loopback(const std::string& host) {
+    return host == "localhost" || host == "::1" || host.starts_with("127.");
+  }
+
   kj::MainBuilder::Validity run() {
+    auto cookie = load_cookie(cookie_file_);
+    if (!cookie) {
+      context_.exitError(kj::str("discache-node: ", cookie.error().message.c_str()));
+    }
+    cookie_ = std::move(*cookie);
+    // Safe default: a node reachable from other hosts must check who calls.
+    if (cookie_.empty() && !insecure_ && !is_loopback(listen_.host)) {
+      context_.exitError(kj::str(
+          "discache-node: refusing to listen on ", listen_.to_string().c_str(),
+          " without a cookie: give --cookie-file PATH (or set $DISCACHE_COOKIE), or --insecure "
+          "to accept anyone who can reach this address"));
+    }
     if (timing_.suspect_after >= timing_.dead_after) {
       context_.exitError("--suspect-after must be shorter than --dead-after");
     }
     if (timing_.probe_interval * 2 > timing_.suspect_after) {
       context_.exitError("--suspect-after must be at least two probe intervals");
     }
+    // RSS stays near --memory: large message buffers go back when freed.
+    release_large_buffers_when_freed();
     // Signals are captured before any thread exists, as KJ requires.
     kj::UnixEventPort::captureSignal(SIGTERM);
     kj::UnixEventPort::captureSignal(SIGINT);
@@ -237,7 +272,7 @@ class NodeMain {
               << ", eviction " << to_string(limits_.eviction) << ", largest item "
               << ctx.store.shard(0).max_item_bytes() << " bytes" << std::endl;
 
-    PeerLinks peers(network, name);
+    PeerLinks peers(network, name, cookie_);
     GossipLoop gossip(ctx, network, peers, io.provider->getTimer(), seeds_, timing_);
     // Discovery runs on its own Asio thread and hands addresses over here.
     CrossThreadQueue<Endpoint> discovered;
@@ -248,10 +283,11 @@ class NodeMain {
             "--discover announces the listen address: give --listen a specific address");
       }
       discovery = std::make_unique<Discovery>(
-          discover_, Discovery::Self{cluster_, name, bound},
+          discover_, Discovery::Self{cluster_, name, bound, cookie_},
           [&discovered](Endpoint found) { discovered.push(std::move(found)); });
     }
     ctx.coalesce = coalesce_;
+    ctx.cookie = cookie_;
     Rebalancer rebalancer(ctx, peers, io.provider->getTimer());
     ctx.on_membership_change = [&rebalancer]() { rebalancer.membership_changed(); };
     auto drain_requested = kj::newPromiseAndFulfiller<void>();
@@ -327,6 +363,9 @@ class NodeMain {
   std::vector<DiscoverySpec> discover_;
   std::chrono::milliseconds drain_timeout_{30000};
   bool coalesce_ = true;
+  std::optional<std::string> cookie_file_;
+  std::string cookie_;
+  bool insecure_ = false;
   std::string cluster_ = "discache";
   StoreLimits limits_{limits::kDefaultMaxKeyBytes, limits::kDefaultMaxValueBytes};
 };

@@ -27,6 +27,7 @@ struct NodeCounters {
   std::uint64_t handoff_runs = 0;   // ring changes this node moved keys for
   std::uint64_t handoff_keys = 0;   // copies sent to other nodes
   bool handoff_pending = false;     // a handoff is running
+  std::uint64_t refused_logins = 0; // wrong or missing cookie
 };
 
 // Event-loop thread only.
@@ -58,6 +59,8 @@ struct NodeContext {
   NodeCounters counters;
   // Wrap accepted sockets in a CoalescingStream (--transport coalescing).
   bool coalesce = true;
+  // The cluster's cookie; empty: none required (loopback-only nodes).
+  std::string cookie;
   // Set by main: the rebalancer's hook, and how a drain request stops the node.
   std::function<void()> on_membership_change;
   std::function<void()> request_drain;

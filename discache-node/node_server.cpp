@@ -1,9 +1,14 @@
 #include "node_server.h"
 
 #include <capnp/rpc-twoparty.h>
+#include <arpa/inet.h>
 #include <kj/debug.h>
+#include <netinet/in.h>
+
+#include <iostream>
 
 #include "coalescing_stream.h"
+#include "cookie.h"
 #include "discache.capnp.h"
 #include "member_wire.h"
 #include "node_connection.h"
@@ -254,26 +259,63 @@ class NodeImpl final : public wire::Node::Server {
 };
 
 // One per connection, so its lifetime counts connections.
+// One per connection, so its lifetime counts connections. Hands out the Node
+// capability only for the cluster's cookie.
 class GateImpl final : public wire::Gate::Server {
  public:
-  explicit GateImpl(NodeContext& ctx) : ctx_(ctx) { ++ctx_.counters.connections; }
+  GateImpl(NodeContext& ctx, std::string peer) : ctx_(ctx), peer_(std::move(peer)) {
+    ++ctx_.counters.connections;
+  }
   ~GateImpl() { --ctx_.counters.connections; }
 
   kj::Promise<void> login(LoginContext context) override {
-    // TODO(security): check the cookie here (auth issue).
+    auto params = context.getParams();
+    if (!ctx_.cookie.empty() && !cookie_matches(ctx_.cookie, view_of(params.getCookie()))) {
+      ++ctx_.counters.refused_logins;
+      // The log names who knocked, never what they sent.
+      const auto name = view_of(params.getClientName()).substr(0, 64);
+      std::cerr << "discache-node[" << ctx_.members.self().name << "]: refused "
+                << (name.empty() ? std::string_view("a client") : name) << " from " << peer_
+                << ": wrong or missing cookie" << std::endl;
+      return KJ_EXCEPTION(FAILED, "unauthenticated: wrong or missing cookie");
+    }
     context.getResults().setNode(kj::heap<NodeImpl>(ctx_));
     return kj::READY_NOW;
   }
 
  private:
   NodeContext& ctx_;
+  std::string peer_;
 };
+
+std::string peer_of(kj::AsyncIoStream& stream) {
+  struct sockaddr_storage addr {};
+  kj::uint length = sizeof(addr);
+  char host[INET6_ADDRSTRLEN] = "?";
+  std::uint16_t port = 0;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+    stream.getpeername(reinterpret_cast<struct sockaddr*>(&addr), &length);
+  })) {
+    (void)e;
+    return "an unknown address";
+  }
+  if (addr.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<struct sockaddr_in*>(&addr);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    port = ntohs(in->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<struct sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+    port = ntohs(in6->sin6_port);
+  }
+  return Endpoint{host, port}.to_string();
+}
 
 struct ServerConnection {
   ServerConnection(kj::Own<kj::AsyncIoStream>&& stream_in, NodeContext& ctx)
       : stream(kj::mv(stream_in)),
         network(*stream, capnp::rpc::twoparty::Side::SERVER, wire_reader_options()),
-        rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(ctx))) {}
+        rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(ctx, peer_of(*stream)))) {}
   kj::Own<kj::AsyncIoStream> stream;
   capnp::TwoPartyVatNetwork network;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;

@@ -10,9 +10,10 @@ class IgnoreErrors final : public kj::TaskSet::ErrorHandler {
 };
 }  // namespace
 
-PeerLinks::PeerLinks(kj::Network& network, std::string self_name)
+PeerLinks::PeerLinks(kj::Network& network, std::string self_name, std::string cookie)
     : network_(network),
       self_name_(std::move(self_name)),
+      cookie_(std::move(cookie)),
       errors_(kj::heap<IgnoreErrors>()),
       graveyard_(*errors_) {}
 
@@ -24,7 +25,7 @@ kj::Promise<wire::Node::Client> PeerLinks::link(const Member& member) {
   if (!endpoint) {
     return KJ_EXCEPTION(FAILED, "member has an unparsable address", member.address.c_str());
   }
-  return NodeConnection::connect(network_, *endpoint, "", self_name_)
+  return NodeConnection::connect(network_, *endpoint, cookie_, self_name_)
       .then([this, name = member.name](kj::Own<NodeConnection> connection) {
         auto node = connection->node();
         links_.upsert(kj::str(name.c_str()), kj::mv(connection),

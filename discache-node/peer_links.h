@@ -16,7 +16,7 @@ namespace discache::node {
 // use and dropped when a call on it fails, so the next use reconnects.
 class PeerLinks {
  public:
-  PeerLinks(kj::Network& network, std::string self_name);
+  PeerLinks(kj::Network& network, std::string self_name, std::string cookie);
 
   // The peer's Node capability, connecting first if needed.
   kj::Promise<wire::Node::Client> link(const Member& member);
@@ -26,6 +26,7 @@ class PeerLinks {
  private:
   kj::Network& network_;
   std::string self_name_;
+  std::string cookie_;
   kj::HashMap<kj::String, kj::Own<NodeConnection>> links_;
   kj::Own<kj::TaskSet::ErrorHandler> errors_;
   kj::TaskSet graveyard_;  // connections are destroyed on a later turn

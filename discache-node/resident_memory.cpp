@@ -1,5 +1,7 @@
 #include "resident_memory.h"
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -23,6 +25,12 @@ std::uint64_t resident_bytes() noexcept {
   }
   std::fclose(status);
   return kib * 1024;
+}
+
+void release_large_buffers_when_freed() noexcept {
+  // Setting the threshold also turns off glibc's dynamic adjustment of it
+  // (and of the trim threshold), which is the point.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
 }
 
 }  // namespace discache::node

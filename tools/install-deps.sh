@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ meson ninja-build pkg-config
-  capnproto libcapnp-dev libasio-dev libxxhash-dev doctest-dev
+  capnproto libcapnp-dev libasio-dev libxxhash-dev doctest-dev libssl-dev
   memcached libmemcached-dev   # side-by-side benchmarks and comparison tests
   iproute2 procps              # network-namespace tests, process inspection
 )

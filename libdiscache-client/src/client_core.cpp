@@ -6,6 +6,7 @@
 #include <future>
 
 #include "cluster_view.h"
+#include "cookie.h"
 #include "endpoint.h"
 #include "kj_duration.h"
 
@@ -20,6 +21,14 @@ std::expected<std::unique_ptr<ClientCore>, Error> ClientCore::start(ClientOption
     if (!endpoint) {
       return std::unexpected(endpoint.error());
     }
+  }
+  if (options.cookie.empty()) {
+    // Like the node: the environment can carry the cluster's secret.
+    auto from_env = load_cookie(std::nullopt);
+    if (!from_env) {
+      return std::unexpected(from_env.error());
+    }
+    options.cookie = std::move(*from_env);
   }
   std::unique_ptr<ClientCore> core(new ClientCore(std::move(options)));
   std::promise<std::expected<void, Error>> started;

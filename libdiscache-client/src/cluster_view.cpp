@@ -67,9 +67,16 @@ ClusterView::ClusterView(kj::AsyncIoContext& io, const ClientOptions& options)
 ClusterView::~ClusterView() = default;
 
 Error ClusterView::translate(const kj::Exception& exception, const Member& member) const {
-  std::string where = "node " + member.name + " (" + member.address + ")";
+  // Seeds are linked under "address:ADDR" before their names are known.
+  std::string where = member.name.starts_with("address:")
+                          ? "seed " + member.address
+                          : "node " + member.name + " (" + member.address + ")";
   if (exception.getType() == kj::Exception::Type::DISCONNECTED) {
     return Error{Errc::unavailable, where + " is unreachable"};
+  }
+  if (exception.getDescription().startsWith("remote exception: unauthenticated") ||
+      exception.getDescription().startsWith("unauthenticated")) {
+    return Error{Errc::unauthenticated, where + " refused our cookie (wrong or missing)"};
   }
   if (exception.getType() == kj::Exception::Type::OVERLOADED) {
     // What kj::Timer::timeoutAfter throws.
@@ -93,8 +100,8 @@ wire::Node::Client ClusterView::node_for(const Member& member) {
   auto connected =
       io_.provider->getTimer()
           .timeoutAfter(to_kj(options_.connect_timeout),
-                        NodeConnection::connect(io_.provider->getNetwork(), *endpoint, "",
-                                                options_.client_name,
+                        NodeConnection::connect(io_.provider->getNetwork(), *endpoint,
+                                                options_.cookie, options_.client_name,
                                                 options_.coalescing_transport))
           .then(
               [this, name = member.name, generation](kj::Own<NodeConnection> connection) {
@@ -248,14 +255,14 @@ kj::Promise<std::expected<MemberList, Error>> ClusterView::fetch_members(std::si
       });
   return io_.provider->getTimer()
       .timeoutAfter(to_kj(options_.connect_timeout + options_.deadline), kj::mv(call))
-      .catch_([this, target](kj::Exception&&) {
+      .catch_([this, target](kj::Exception&& e) {
         drop_link(target.name);
-        return std::expected<MemberList, Error>(std::unexpected(Error{Errc::unavailable, ""}));
+        return std::expected<MemberList, Error>(std::unexpected(translate(e, target)));
       })
       .then([this, candidate](std::expected<MemberList, Error> result)
                 -> kj::Promise<std::expected<MemberList, Error>> {
-        if (result) {
-          return kj::mv(result);
+        if (result || result.error().is(Errc::unauthenticated)) {
+          return kj::mv(result);  // a wrong cookie is final: say so, not "no seed"
         }
         return fetch_members(candidate + 1);
       });

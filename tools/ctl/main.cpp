@@ -19,6 +19,7 @@
 #include <optional>
 #include <sstream>
 
+#include "cookie.h"
 #include "ctl_output.capnp.h"
 #include "duration_text.h"
 #include "exit_code_context.h"
@@ -70,6 +71,8 @@ class CtlMain {
         .addOptionWithArg({"node"}, KJ_BIND_METHOD(*this, set_node), "<host:port>",
                           "Send the command to this one node, bypassing the ring.")
         .addOption({"json"}, KJ_BIND_METHOD(*this, set_json), "Print machine-readable JSON.")
+        .addOptionWithArg({"cookie-file"}, KJ_BIND_METHOD(*this, set_cookie_file), "<path>",
+                          "The cluster's cookie (default: $DISCACHE_COOKIE, else none).")
         .addOptionWithArg({"timeout"}, KJ_BIND_METHOD(*this, set_timeout), "<duration>",
                           "Deadline per operation, e.g. 500ms or 2s (default 2s).");
   }
@@ -77,6 +80,10 @@ class CtlMain {
   kj::MainBuilder::Validity add_seed(kj::StringPtr arg) {
     options_.seeds_given = true;
     options_.seeds.push_back(arg.cStr());
+    return true;
+  }
+  kj::MainBuilder::Validity set_cookie_file(kj::StringPtr arg) {
+    cookie_file_ = std::string(arg.cStr());
     return true;
   }
   kj::MainBuilder::Validity set_node(kj::StringPtr arg) {
@@ -180,6 +187,11 @@ class CtlMain {
   Client connect(bool direct) {
     ClientOptions options;
     options.client_name = "discache-ctl";
+    auto cookie = load_cookie(cookie_file_);
+    if (!cookie) {
+      fail(cookie.error());
+    }
+    options.cookie = std::move(*cookie);
     options.deadline = timeout_;
     if (node_) {
       options.seeds = {*node_};
@@ -564,6 +576,7 @@ class CtlMain {
   kj::ProcessContext& context_;
   Seeds options_;
   std::optional<std::string> node_;
+  std::optional<std::string> cookie_file_;
   bool json_ = false;
   std::chrono::milliseconds timeout_{2000};
   std::chrono::milliseconds ttl_{0};

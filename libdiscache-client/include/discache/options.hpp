@@ -41,6 +41,10 @@ struct ClientOptions {
   // Talk to the first seed only, as if it were the whole cluster
   // (discache-ctl --node, for inspecting one node).
   bool direct = false;
+  // The cluster's cookie (nodes started with --cookie-file or
+  // $DISCACHE_COOKIE); empty: taken from $DISCACHE_COOKIE if set. A wrong or
+  // missing one fails with Errc::unauthenticated.
+  std::string cookie{};
   // Shown in node logs.
   std::string client_name = "discache-client";
   // Coalesce reads and writes on each connection (fewer syscalls per call);
