@@ -14,7 +14,7 @@ class IgnoreErrors final : public kj::TaskSet::ErrorHandler {
 
 CoalescingStream::CoalescingStream(kj::Own<kj::AsyncIoStream> inner)
     : inner_(kj::mv(inner)),
-      read_buffer_(kReadBuffer),
+      read_buffer_(kIdleReadBuffer),
       errors_(kj::heap<IgnoreErrors>()),
       tasks_(*errors_) {}
 
@@ -50,8 +50,21 @@ kj::Promise<size_t> CoalescingStream::read_more(kj::byte* out, size_t min_bytes,
   }
   read_start_ = 0;
   read_end_ = 0;
-  return read_canceler_.wrap(inner_->tryRead(read_buffer_.data(), want_min, kReadBuffer))
+  if (want_min > read_buffer_.size()) {
+    read_buffer_.resize(kReadBuffer);
+  }
+  return read_canceler_.wrap(inner_->tryRead(read_buffer_.data(), want_min, read_buffer_.size()))
       .then([this, out, already, want_min, want_max](size_t n) {
+        if (n == read_buffer_.size() && n < kReadBuffer) {
+          read_buffer_.resize(kReadBuffer);  // traffic: read ahead in big gulps
+        } else if (n < kIdleReadBuffer && read_buffer_.size() > kIdleReadBuffer &&
+                   n <= want_max) {
+          // Quiet again, and everything read goes to the caller: give the
+          // memory back before the next (maybe long) wait.
+          std::vector<kj::byte> small(kIdleReadBuffer);
+          memcpy(small.data(), read_buffer_.data(), n);
+          read_buffer_.swap(small);
+        }
         read_end_ = n;
         const size_t take = kj::min(n, want_max);
         memcpy(out + already, read_buffer_.data(), take);

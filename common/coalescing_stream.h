@@ -22,6 +22,10 @@ namespace discache {
 class CoalescingStream final : public kj::AsyncIoStream {
  public:
   static constexpr std::size_t kReadBuffer = 64 * 1024;
+  // An idle connection (always one read pending) holds only this much: the
+  // buffer grows to kReadBuffer when a read fills it, and shrinks back when
+  // traffic stops, so thousands of idle connections stay cheap.
+  static constexpr std::size_t kIdleReadBuffer = 1024;
   static constexpr std::size_t kFlushNow = 4 * 1024;
   static constexpr std::size_t kHighWater = 1024 * 1024;
 

@@ -5,6 +5,8 @@
 #include <kj/main.h>
 
 #include <charconv>
+#include <sys/resource.h>
+
 #include <csignal>
 #include <iostream>
 #include <memory>
@@ -67,6 +69,10 @@ class NodeMain {
                           "other nodes must present it.")
         .addOption({"insecure"}, KJ_BIND_METHOD(*this, set_insecure),
                    "Allow listening on a non-loopback address without a cookie.")
+        .addOptionWithArg({"max-connections"}, KJ_BIND_METHOD(*this, set_max_connections),
+                          "<n>",
+                          "Connections beyond this are closed at once, with a log line "
+                          "(default 10000; the open-file limit is raised to fit).")
         .addOptionWithArg({"probe-interval"}, KJ_BIND_METHOD(*this, set_probe_interval),
                           "<duration>", "How often each peer is probed (default 250ms).")
         .addOptionWithArg({"suspect-after"}, KJ_BIND_METHOD(*this, set_suspect_after),
@@ -210,6 +216,35 @@ class NodeMain {
     return set_duration(arg, drain_timeout_, "--drain-timeout");
   }
 
+  kj::MainBuilder::Validity set_max_connections(kj::StringPtr arg) {
+    auto n = parse_count(arg);
+    if (!n || *n < 1 || *n > 1'000'000) {
+      return "--max-connections must be a number from 1 to 1000000";
+    }
+    max_connections_ = *n;
+    return true;
+  }
+
+  // Each connection is a file descriptor: lift the soft limit as far as the
+  // hard one allows, and cap connections to what fits.
+  void raise_open_file_limit() {
+    struct rlimit limit {};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      return;
+    }
+    if (limit.rlim_cur < limit.rlim_max) {
+      limit.rlim_cur = limit.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &limit);
+      getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    const std::uint64_t usable = limit.rlim_cur > 64 ? limit.rlim_cur - 64 : 1;
+    if (max_connections_ > usable) {
+      std::cerr << "discache-node: open-file limit " << limit.rlim_cur << " allows "
+                << usable << " connections; --max-connections lowered to that" << std::endl;
+      max_connections_ = usable;
+    }
+  }
+
   kj::MainBuilder::Validity set_cookie_file(kj::StringPtr arg) {
     cookie_file_ = std::string(arg.cStr());
     return true;
@@ -288,6 +323,8 @@ class NodeMain {
     }
     ctx.coalesce = coalesce_;
     ctx.cookie = cookie_;
+    raise_open_file_limit();
+    ctx.max_connections = max_connections_;
     Rebalancer rebalancer(ctx, peers, io.provider->getTimer());
     ctx.on_membership_change = [&rebalancer]() { rebalancer.membership_changed(); };
     auto drain_requested = kj::newPromiseAndFulfiller<void>();
@@ -366,6 +403,7 @@ class NodeMain {
   std::optional<std::string> cookie_file_;
   std::string cookie_;
   bool insecure_ = false;
+  std::uint64_t max_connections_ = 10000;
   std::string cluster_ = "discache";
   StoreLimits limits_{limits::kDefaultMaxKeyBytes, limits::kDefaultMaxValueBytes};
 };

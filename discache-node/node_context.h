@@ -28,6 +28,7 @@ struct NodeCounters {
   std::uint64_t handoff_keys = 0;   // copies sent to other nodes
   bool handoff_pending = false;     // a handoff is running
   std::uint64_t refused_logins = 0; // wrong or missing cookie
+  std::uint64_t refused_connections = 0;  // over --max-connections
 };
 
 // Event-loop thread only.
@@ -61,6 +62,8 @@ struct NodeContext {
   bool coalesce = true;
   // The cluster's cookie; empty: none required (loopback-only nodes).
   std::string cookie;
+  // Connections beyond this are closed on accept (--max-connections).
+  std::uint64_t max_connections = 10000;
   // Set by main: the rebalancer's hook, and how a drain request stops the node.
   std::function<void()> on_membership_change;
   std::function<void()> request_drain;

@@ -315,7 +315,12 @@ struct ServerConnection {
   ServerConnection(kj::Own<kj::AsyncIoStream>&& stream_in, NodeContext& ctx)
       : stream(kj::mv(stream_in)),
         network(*stream, capnp::rpc::twoparty::Side::SERVER, wire_reader_options()),
-        rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(ctx, peer_of(*stream)))) {}
+        rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(ctx, peer_of(*stream)))) {
+    // Bound what one connection can have in flight: a peer that sends calls
+    // without reading answers stops being read instead of growing our memory.
+    rpc.setFlowLimit(kFlowLimitWords);
+  }
+  static constexpr std::size_t kFlowLimitWords = 4 * 1024 * 1024;  // 32 MiB of calls
   kj::Own<kj::AsyncIoStream> stream;
   capnp::TwoPartyVatNetwork network;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
@@ -334,6 +339,15 @@ class ConnectionErrors final : public kj::TaskSet::ErrorHandler {
 kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeContext& ctx,
                               kj::TaskSet& tasks) {
   return listener.accept().then([&listener, &ctx, &tasks](kj::Own<kj::AsyncIoStream>&& stream) {
+    if (ctx.counters.connections >= ctx.max_connections) {
+      // Over the limit: close at once (the peer sees DISCONNECTED), say so once
+      // per burst rather than once per refused connection.
+      if (ctx.counters.refused_connections++ % 1000 == 0) {
+        std::cerr << "discache-node[" << ctx.members.self().name << "]: connection limit ("
+                  << ctx.max_connections << ") reached; refusing new connections" << std::endl;
+      }
+      return accept_loop(listener, ctx, tasks);
+    }
     if (ctx.coalesce) {
       stream = kj::heap<CoalescingStream>(kj::mv(stream));
     }
