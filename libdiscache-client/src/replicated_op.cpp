@@ -8,9 +8,12 @@ namespace {
 bool is_read(OpKind kind) { return kind == OpKind::get || kind == OpKind::has; }
 
 // Errors that another replica would answer the same way: stop at once.
+// (exists and version_mismatch only come from the one owner that decides a
+// conditional put.)
 bool is_final(const Error& error) {
   return error.code == Errc::too_large || error.code == Errc::invalid_argument ||
-         error.code == Errc::out_of_memory || error.code == Errc::protocol;
+         error.code == Errc::out_of_memory || error.code == Errc::protocol ||
+         error.code == Errc::exists || error.code == Errc::version_mismatch;
 }
 
 }  // namespace
@@ -50,6 +53,18 @@ std::vector<Send> ReplicatedOp::start() {
   return sends;
 }
 
+bool ReplicatedOp::note_failure(Reply reply) {
+  Error error = reply.error.value_or(Error{Errc::internal, "no error given"});
+  if (is_final(error)) {
+    complete(std::unexpected(std::move(error)));
+    return true;
+  }
+  if (!first_error_) {
+    first_error_ = std::move(error);
+  }
+  return false;
+}
+
 std::vector<Send> ReplicatedOp::next_decider() {
   if (next_ < owners_.size()) {
     return {Send{owners_[next_++], OpKind::put, false, {}, version_}};
@@ -77,18 +92,11 @@ std::vector<Send> ReplicatedOp::on_conditional_reply(Reply reply) {
     case Reply::Kind::stale:
       complete(std::unexpected(Error{Errc::version_mismatch, "a newer write is there"}));
       return {};
-    case Reply::Kind::failed: {
-      Error error = reply.error.value_or(Error{Errc::internal, "no error given"});
-      if (is_final(error) || error.code == Errc::exists ||
-          error.code == Errc::version_mismatch) {
-        complete(std::unexpected(std::move(error)));
+    case Reply::Kind::failed:
+      if (note_failure(std::move(reply))) {
         return {};
       }
-      if (!first_error_) {
-        first_error_ = std::move(error);
-      }
       return next_decider();  // that owner is unreachable: the next one decides
-    }
   }
   return {};
 }
@@ -149,17 +157,11 @@ std::vector<Send> ReplicatedOp::on_reply(const Member& from, Reply reply) {
         }
         break;
       case Reply::Kind::stale:
-      case Reply::Kind::failed: {
-        Error error = reply.error.value_or(Error{Errc::internal, "no error given"});
-        if (is_final(error)) {
-          complete(std::unexpected(std::move(error)));
+      case Reply::Kind::failed:
+        if (note_failure(std::move(reply))) {
           return {};
         }
-        if (!first_error_) {
-          first_error_ = std::move(error);
-        }
         break;
-      }
     }
     return next_read();
   }
@@ -178,13 +180,8 @@ std::vector<Send> ReplicatedOp::on_reply(const Member& from, Reply reply) {
       }
       return {};
     case Reply::Kind::failed: {
-      Error error = reply.error.value_or(Error{Errc::internal, "no error given"});
-      if (is_final(error)) {
-        complete(std::unexpected(std::move(error)));
+      if (note_failure(std::move(reply))) {
         return {};
-      }
-      if (!first_error_) {
-        first_error_ = std::move(error);
       }
       ++failures_;
       if (failures_ > owners_.size() - needed_) {

@@ -61,6 +61,9 @@ class ReplicatedOp {
 
  private:
   std::vector<Send> next_read();
+  // Completes the op on an error no replica would answer differently
+  // (returns true); otherwise remembers the first error for later.
+  bool note_failure(Reply reply);
   std::vector<Send> next_decider();
   std::vector<Send> on_conditional_reply(Reply reply);
   std::vector<Send> finish_read_with_value(std::string value, std::uint64_t version);

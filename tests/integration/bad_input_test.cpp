@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "ctl_command.h"
+#include "expected_text.h"
 #include "held_port.h"
 #include "local_cluster.h"
 #include "wait_until.h"
@@ -28,7 +29,7 @@ void check_still_serves(LocalCluster& cluster) {
   CHECK(run.exit_code() == 0);
   CHECK(run.out == "still here\n");
   auto client = cluster.connect_client();
-  REQUIRE_MESSAGE(client, client.error().describe());
+  REQUIRE_MESSAGE(client, why(client));
   CHECK(client->get("sentinel").value_or("(missing)") == "still here");
   for (std::size_t n = 0; n < cluster.size(); ++n) {
     INFO("node ", cluster.node(n).name());
@@ -42,7 +43,7 @@ TEST_CASE("bad addresses, unreachable seeds and a busy port are refused; the clu
   ClusterOptions options;
   options.nodes = 2;
   auto cluster = LocalCluster::start(options);
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   {
     auto put = run_ctl({"--seed", cluster->seed_address(), "put", "sentinel", "still here"});
@@ -90,7 +91,7 @@ TEST_CASE("bad addresses, unreachable seeds and a busy port are refused; the clu
 
   SUBCASE("an unreachable seed: discache-ctl exits 2 and Client::connect gives no_seed") {
     auto refused = HeldPort::open(HeldPort::Mode::refuse);
-    REQUIRE_MESSAGE(refused, refused.error());
+    REQUIRE_MESSAGE(refused, why(refused));
 
     const auto start = Clock::now();
     auto run = run_ctl({"--seed", refused->address(), "get", "sentinel"}, std::nullopt, 30s);
@@ -110,7 +111,7 @@ TEST_CASE("bad addresses, unreachable seeds and a busy port are refused; the clu
     // An unreachable seed first in the list is skipped.
     client_options.seeds = {refused->address(), cluster->seed_address()};
     auto second_seed = discache::Client::connect(client_options);
-    REQUIRE_MESSAGE(second_seed, second_seed.error().describe());
+    REQUIRE_MESSAGE(second_seed, why(second_seed));
     CHECK(second_seed->get("sentinel").value_or("") == "still here");
     auto ctl_second = run_ctl({"--seed", refused->address(), "--seed", cluster->seed_address(),
                                "get", "sentinel"});
@@ -121,7 +122,7 @@ TEST_CASE("bad addresses, unreachable seeds and a busy port are refused; the clu
 
   SUBCASE("a seed that accepts but never answers: no_seed within the timeouts, no hang") {
     auto silent = HeldPort::open(HeldPort::Mode::silent);
-    REQUIRE_MESSAGE(silent, silent.error());
+    REQUIRE_MESSAGE(silent, why(silent));
 
     discache::ClientOptions client_options;
     client_options.seeds = {silent->address()};

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "ctl_command.h"
+#include "expected_text.h"
 #include "json_value.h"
 #include "local_cluster.h"
 
@@ -50,10 +51,10 @@ Totals sum(const std::vector<discache::NodeStats>& stats) {
 
 TEST_CASE("node stats count each call, and the op that caused it on its owner") {
   auto cluster = LocalCluster::start(single_copy());
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   auto client = cluster->connect_client();
-  REQUIRE_MESSAGE(client, client.error().describe());
+  REQUIRE_MESSAGE(client, why(client));
 
   const std::string key = "counted";
   const std::string owner = client->owners(key).front().name;
@@ -81,7 +82,7 @@ TEST_CASE("node stats count each call, and the op that caused it on its owner") 
   auto run = run_ctl({"--seed", cluster->seed_address(), "stats", "--json"});
   REQUIRE_MESSAGE(run.exit_code() == 0, run);
   auto doc = parse_json(run.out);
-  REQUIRE_MESSAGE(doc, doc.error());
+  REQUIRE_MESSAGE(doc, why(doc));
   REQUIRE((*doc)["nodes"].items().size() == 3);
   for (const auto& row : (*doc)["nodes"].items()) {
     const bool is_owner = row["name"].as_string() == owner;
@@ -92,10 +93,10 @@ TEST_CASE("node stats count each call, and the op that caused it on its owner") 
 
 TEST_CASE("a burst of concurrent ops from 16 threads needs fewer calls than ops") {
   auto cluster = LocalCluster::start(single_copy());
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   auto client = cluster->connect_client();
-  REQUIRE_MESSAGE(client, client.error().describe());
+  REQUIRE_MESSAGE(client, why(client));
 
   constexpr int kThreads = 16;
   constexpr int kOpsPerThread = 200;

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "expected_text.h"
 #include "local_cluster.h"
 #include "wait_until.h"
 
@@ -58,10 +59,10 @@ TEST_CASE("Client put/get/has_key/del of 1000 keys from 8 threads; errors are va
   cluster_options.replicas = 1;
   cluster_options.node_args = {"--max-value-bytes", std::to_string(kNodeMaxValue)};
   auto cluster = LocalCluster::start(cluster_options);
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   auto client = cluster->connect_client();
-  REQUIRE_MESSAGE(client, client.error().describe());
+  REQUIRE_MESSAGE(client, why(client));
 
   SUBCASE("1000 keys from 8 threads: every value reads back") {
     constexpr int kThreads = 8;
@@ -179,7 +180,7 @@ TEST_CASE("Client put/get/has_key/del of 1000 keys from 8 threads; errors are va
 
     // Nothing was clobbered and the owner still serves.
     auto kept = client->get("sized");
-    REQUIRE_MESSAGE(kept, kept.error().describe());
+    REQUIRE_MESSAGE(kept, why(kept));
     CHECK(*kept == "small and fine");
     CHECK(client->put("sized", std::string(kNodeMaxValue, 'x')));
     CHECK(client->get("sized").value_or("") == std::string(kNodeMaxValue, 'x'));

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "ctl_command.h"
+#include "expected_text.h"
 #include "json_value.h"
 #include "local_cluster.h"
 #include "wait_until.h"
@@ -18,7 +19,7 @@ namespace {
 JsonValue json_object_with(const CommandResult& run, std::initializer_list<const char*> keys) {
   INFO("output: ", run);
   auto doc = parse_json(run.out);
-  REQUIRE_MESSAGE(doc, doc.error());
+  REQUIRE_MESSAGE(doc, why(doc));
   REQUIRE(doc->is_object());
   for (const char* key : keys) {
     CHECK_MESSAGE(doc->has(key), "missing key \"", key, "\"");
@@ -43,7 +44,7 @@ bool one_line(const std::string& text) {
 
 TEST_CASE("discache-ctl get, has, put and del behave and exit as documented") {
   auto cluster = LocalCluster::start(single_copy());
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   const std::vector<std::string> seed{"--seed", cluster->seed_address()};
   auto ctl = [&](std::vector<std::string> args, std::optional<std::string> input = std::nullopt) {
@@ -175,7 +176,7 @@ TEST_CASE("discache-ctl get, has, put and del behave and exit as documented") {
 
 TEST_CASE("discache-ctl --json prints parsable JSON with the documented keys") {
   auto cluster = LocalCluster::start(single_copy());
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   const std::vector<std::string> seed{"--seed", cluster->seed_address()};
   auto ctl = [&](std::vector<std::string> args) {
@@ -295,7 +296,7 @@ TEST_CASE("discache-ctl --json prints parsable JSON with the documented keys") {
 
 TEST_CASE("discache-ctl members and stats print a table naming every node") {
   auto cluster = LocalCluster::start();
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   for (const char* command : {"members", "stats", "ring"}) {
     auto run = run_ctl({"--seed", cluster->seed_address(), command});

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "ctl_command.h"
+#include "expected_text.h"
 #include "json_value.h"
 #include "local_cluster.h"
 #include "wait_until.h"
@@ -23,7 +24,7 @@ bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
 TEST_CASE("parse_json reads objects, arrays, escapes and numbers") {
   auto doc = parse_json(R"( {"a": [1, -2.5e3, true, false, null], "s": "x\"\\\n\u00e9\ud83d\ude00",
                              "o": {"k": "v"}} )");
-  REQUIRE_MESSAGE(doc, doc.error());
+  REQUIRE_MESSAGE(doc, why(doc));
   REQUIRE(doc->is_object());
   CHECK(doc->keys() == std::vector<std::string>{"a", "s", "o"});
   const auto& a = (*doc)["a"].items();
@@ -95,7 +96,7 @@ TEST_CASE("a NodeProcess stops with exit 0, restarts on its port, and dies with 
   {
     NodeProcess node(NodeConfig{"solo", 0, {}, {}});
     auto started = node.start();
-    REQUIRE_MESSAGE(started, started.error());
+    REQUIRE_MESSAGE(started, why(started));
     INFO(node.log());
     REQUIRE(node.port() != 0);
     CHECK(node.address() == "127.0.0.1:" + std::to_string(node.port()));
@@ -109,13 +110,13 @@ TEST_CASE("a NodeProcess stops with exit 0, restarts on its port, and dies with 
     CHECK(node.log().find("on signal 15") != std::string::npos);
 
     auto again = node.restart();
-    REQUIRE_MESSAGE(again, again.error());
+    REQUIRE_MESSAGE(again, why(again));
     CHECK(node.address() == first_address);
     CHECK(node.kill().killed_by(SIGKILL));
 
     // Straight after SIGKILL the port may still be held briefly: restart retries.
     auto third = node.restart();
-    REQUIRE_MESSAGE(third, third.error());
+    REQUIRE_MESSAGE(third, why(third));
     CHECK(node.address() == first_address);
     REQUIRE(node.pid());
     last_pid = *node.pid();
@@ -141,7 +142,7 @@ TEST_CASE("a LocalCluster converges and leaves no process behind") {
     options.nodes = 2;
     options.name_prefix = "harness";
     auto cluster = LocalCluster::start(options);
-    REQUIRE_MESSAGE(cluster, cluster.error());
+    REQUIRE_MESSAGE(cluster, why(cluster));
     INFO(cluster->logs());
     CHECK(cluster->converged());
     CHECK(cluster->find("harness-1") == &cluster->node(1));
@@ -150,7 +151,7 @@ TEST_CASE("a LocalCluster converges and leaves no process behind") {
       pids.push_back(*cluster->node(i).pid());
     }
     auto client = cluster->connect_client();
-    REQUIRE_MESSAGE(client, client.error().describe());
+    REQUIRE_MESSAGE(client, why(client));
     CHECK(client->members().members.size() == 2);
   }
   REQUIRE(pids.size() == 2);

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "ctl_command.h"
+#include "expected_text.h"
 #include "json_value.h"
 #include "local_cluster.h"
 #include "wait_until.h"
@@ -52,7 +53,7 @@ TEST_CASE("three nodes joined through one seed each list all three as alive") {
   ClusterOptions options;
   options.await_convergence = false;
   auto cluster = LocalCluster::start(options);
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   REQUIRE(cluster->size() == 3);
 
@@ -102,16 +103,16 @@ TEST_CASE("a node added later is seen by every node, and by a Client seeded with
   options.nodes = 2;
   options.name_prefix = "grow";
   auto cluster = LocalCluster::start(options);
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
 
   auto added = cluster->add_node();
-  REQUIRE_MESSAGE(added, added.error());
+  REQUIRE_MESSAGE(added, why(added));
   CHECK((*added)->name() == "grow-2");
 
   for (std::size_t i = 0; i < cluster->size(); ++i) {
     auto list = member_list_of(cluster->node(i).address());
-    REQUIRE_MESSAGE(list, list.error().describe());
+    REQUIRE_MESSAGE(list, why(list));
     CHECK(list->members.size() == 3);
     for (const auto& m : list->members) {
       CHECK(m.state == discache::MemberState::alive);

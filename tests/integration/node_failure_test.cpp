@@ -5,6 +5,7 @@
 #include <csignal>
 
 #include "ctl_command.h"
+#include "expected_text.h"
 #include "local_cluster.h"
 #include "wait_until.h"
 
@@ -61,7 +62,7 @@ bool is_clear_failure(const discache::Error& error) {
 
 TEST_CASE("a node stopped with SIGTERM or SIGINT exits 0; the others keep serving") {
   auto cluster = LocalCluster::start(single_copy());
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
 
   auto by_term = cluster->node(2).stop();
@@ -81,10 +82,10 @@ TEST_CASE("a node stopped with SIGTERM or SIGINT exits 0; the others keep servin
 
 TEST_CASE("ops on a key owned by a SIGKILLed node fail with unavailable or timeout, in time") {
   auto cluster = LocalCluster::start(single_copy());
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   auto client = cluster->connect_client(fast_failing_options());
-  REQUIRE_MESSAGE(client, client.error().describe());
+  REQUIRE_MESSAGE(client, why(client));
 
   NodeProcess& victim = cluster->node(2);
   const std::string doomed = key_owned_by(*client, victim.name());
@@ -146,10 +147,10 @@ TEST_CASE("ops on a key owned by a SIGKILLed node fail with unavailable or timeo
 
 TEST_CASE("ops on a key owned by a frozen (SIGSTOPped) node time out at the deadline") {
   auto cluster = LocalCluster::start(single_copy());
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   auto client = cluster->connect_client(fast_failing_options());
-  REQUIRE_MESSAGE(client, client.error().describe());
+  REQUIRE_MESSAGE(client, why(client));
 
   NodeProcess& frozen = cluster->node(1);
   const std::string key = key_owned_by(*client, frozen.name());
@@ -182,10 +183,10 @@ TEST_CASE("ops on a key owned by a frozen (SIGSTOPped) node time out at the dead
 
 TEST_CASE("a SIGKILLed node restarts with the same name and port and serves again") {
   auto cluster = LocalCluster::start(single_copy());
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   auto client = cluster->connect_client(fast_failing_options());
-  REQUIRE_MESSAGE(client, client.error().describe());
+  REQUIRE_MESSAGE(client, why(client));
 
   NodeProcess& node = cluster->node(2);
   const std::string name = node.name();
@@ -195,12 +196,12 @@ TEST_CASE("a SIGKILLed node restarts with the same name and port and serves agai
 
   CHECK(node.kill().killed_by(SIGKILL));
   auto restarted = node.restart();
-  REQUIRE_MESSAGE(restarted, restarted.error());
+  REQUIRE_MESSAGE(restarted, why(restarted));
   CHECK(node.name() == name);
   CHECK(node.address() == address);
 
   auto converged = cluster->wait_converged();
-  REQUIRE_MESSAGE(converged, converged.error());
+  REQUIRE_MESSAGE(converged, why(converged));
 
   // Same name: same place on the ring, so the key routes to it again. The
   // store is in memory, so the old value is gone, and a new put lands.

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "ctl_command.h"
+#include "expected_text.h"
 #include "json_value.h"
 #include "local_cluster.h"
 #include "wait_until.h"
@@ -28,7 +29,7 @@ std::vector<Owner> ctl_owners(const std::string& seed, const std::string& key) {
   INFO("discache-ctl owners ", key, ": ", run);
   CHECK(run.exit_code() == 0);
   auto doc = parse_json(run.out);
-  CHECK_MESSAGE(doc, (doc ? "" : doc.error()));
+  CHECK_MESSAGE(doc, why(doc));
   std::vector<Owner> out;
   if (doc) {
     CHECK((*doc)["key"].as_string() == key);
@@ -99,7 +100,7 @@ TEST_CASE("a key put with discache-ctl is stored only on the node `owners` names
   ClusterOptions options;
   options.replicas = 1;
   auto cluster = LocalCluster::start(options);
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   check_keys_live_only_on_their_owners(*cluster, 1);
 }
@@ -108,22 +109,22 @@ TEST_CASE("with two replicas, a key put with discache-ctl is on exactly its two 
   ClusterOptions options;
   options.replicas = 2;
   auto cluster = LocalCluster::start(options);
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   check_keys_live_only_on_their_owners(*cluster, 2);
 }
 
 TEST_CASE("discache-ctl in another process and Clients with different seeds agree on owners") {
   auto cluster = LocalCluster::start();
-  REQUIRE_MESSAGE(cluster, cluster.error());
+  REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
 
   discache::ClientOptions options;
   auto via_node0 = cluster->connect_client(options);
-  REQUIRE_MESSAGE(via_node0, via_node0.error().describe());
+  REQUIRE_MESSAGE(via_node0, why(via_node0));
   options.seeds = {cluster->node(2).address()};
   auto via_node2 = discache::Client::connect(options);
-  REQUIRE_MESSAGE(via_node2, via_node2.error().describe());
+  REQUIRE_MESSAGE(via_node2, why(via_node2));
 
   // Both clients see the whole cluster (start() waited for convergence).
   REQUIRE(via_node0->members().members.size() == 3);
