@@ -147,7 +147,9 @@ void CoalescingStream::flush() {
   writing_ = true;
   in_flight_.swap(queued_);
   queued_.clear();
-  tasks_.add(inner_->write(in_flight_.data(), in_flight_.size())
+  // evalNow: KJ's socket write() throws synchronously on EPIPE/ECONNRESET;
+  // the failure must still reach fail_writes() (and so the pending reads).
+  tasks_.add(kj::evalNow([this]() { return inner_->write(in_flight_.data(), in_flight_.size()); })
                  .then(
                      [this]() {
                        writing_ = false;
