@@ -53,9 +53,7 @@ class ArenaBlock {
   void set_size(std::uint32_t units, bool free, bool prev_free) noexcept {
     set_size_word(units | (free ? kFreeBit : 0) | (prev_free ? kPrevFreeBit : 0));
   }
-  void set_prev_is_free(bool prev_free) noexcept {
-    set_size(units(), is_free(), prev_free);
-  }
+  void set_prev_is_free(bool prev_free) noexcept { set_size(units(), is_free(), prev_free); }
 
   // ---- free blocks ----
   BlockRef next_free() const noexcept { return load<std::uint32_t>(8); }

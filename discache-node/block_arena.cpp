@@ -28,14 +28,17 @@ BlockArena::BlockArena(std::size_t bytes) {
   add_free_range(first_block(), end_);
 }
 
-BlockArena::~BlockArena() { ::munmap(base_, mapped_bytes_); }
+BlockArena::~BlockArena() {
+  ::munmap(base_, mapped_bytes_);
+}
 
 void BlockArena::add_free_range(std::uint64_t first, std::uint64_t end) noexcept {
   // Pieces of at most kMaxBlockUnits; a tail too small to be a block is
   // left out of the arena.
   bool prev_free = false;
   while (first < end) {
-    const auto units = static_cast<std::uint32_t>(std::min<std::uint64_t>(end - first, kMaxBlockUnits));
+    const auto units =
+        static_cast<std::uint32_t>(std::min<std::uint64_t>(end - first, kMaxBlockUnits));
     if (units < kMinFreeUnits) {
       end_ = static_cast<BlockRef>(first);
       return;

@@ -63,7 +63,8 @@ std::uint64_t ItemStore::encode_expiry(std::uint64_t ttl_ms, std::uint64_t now_m
   // Far-future expiries saturate at ~17 years after the base.
   const std::int64_t relative_now =
       static_cast<std::int64_t>(now_ms) - static_cast<std::int64_t>(expiry_base_ms_);
-  const std::int64_t ttl = static_cast<std::int64_t>(std::min<std::uint64_t>(ttl_ms, kExpiryMaxCode));
+  const std::int64_t ttl =
+      static_cast<std::int64_t>(std::min<std::uint64_t>(ttl_ms, kExpiryMaxCode));
   return static_cast<std::uint64_t>(
       std::clamp<std::int64_t>(relative_now + ttl + kExpiryBias, 1, kExpiryMaxCode));
 }
@@ -131,8 +132,7 @@ void ItemStore::evict_range(BlockRef first_victim, std::uint64_t units) noexcept
 }
 
 bool ItemStore::grow_index() noexcept {
-  const std::size_t buckets =
-      index_.buckets() == 0 ? kInitialIndexBuckets : index_.buckets() * 2;
+  const std::size_t buckets = index_.buckets() == 0 ? kInitialIndexBuckets : index_.buckets() * 2;
   const std::uint64_t units =
       (kIndexTableOffset + ItemIndex::bytes_for(buckets) + kUnitBytes - 1) / kUnitBytes;
   const BlockRef block = make_room(units);
@@ -328,7 +328,8 @@ std::string ItemStore::explain_too_large(std::size_t key_size, std::size_t value
     return "value is " + std::to_string(value_size) + " bytes; max-value-bytes is " +
            std::to_string(limits_.max_value_bytes);
   }
-  return "item is " + std::to_string(ArenaBlock::units_for_item(key_size, value_size) * kUnitBytes) +
+  return "item is " +
+         std::to_string(ArenaBlock::units_for_item(key_size, value_size) * kUnitBytes) +
          " bytes with its header; the largest item is " + std::to_string(max_item_bytes_) +
          " bytes, 1/8 of the store's memory of " + std::to_string(memory_limit()) + " bytes";
 }
@@ -391,8 +392,8 @@ ScanStep ItemStore::scan(std::uint64_t cursor, std::size_t max_items, std::uint6
     if (const std::uint64_t code = item.expiry(); code != 0) {
       const std::int64_t now_code = static_cast<std::int64_t>(now_ms) -
                                     static_cast<std::int64_t>(expiry_base_ms_) + kExpiryBias;
-      ttl_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(
-          1, static_cast<std::int64_t>(code) - now_code));
+      ttl_ms = static_cast<std::uint64_t>(
+          std::max<std::int64_t>(1, static_cast<std::int64_t>(code) - now_code));
     }
     visit(ScannedItem{item.key(), item.value(), item.version(), ttl_ms});
     ++step.visited;

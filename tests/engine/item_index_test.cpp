@@ -18,7 +18,9 @@ struct Table {
 };
 
 // Keys are "key-N", stored under ref N+1.
-KeyHash hash_of(std::size_t n) { return hash_key("key-" + std::to_string(n)); }
+KeyHash hash_of(std::size_t n) {
+  return hash_key("key-" + std::to_string(n));
+}
 
 TEST_CASE("entries are found, replaced and erased") {
   Table t(64);

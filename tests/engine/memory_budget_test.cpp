@@ -72,7 +72,8 @@ TEST_CASE("random puts, gets and deletes of random sizes stay within the budget"
   CHECK(refused == 0);
 }
 
-TEST_CASE("same-size items fill the budget densely: 144 bytes for a 16-byte key and 100-byte value") {
+TEST_CASE(
+    "same-size items fill the budget densely: 144 bytes for a 16-byte key and 100-byte value") {
   constexpr std::uint64_t kBudget = 4 << 20;
   ItemStore store(limits_with_memory(kBudget));
   const std::string value(100, 'v');
@@ -111,7 +112,8 @@ TEST_CASE("an item over 1/8 of the memory is too_large, and the message names th
   CHECK(store.put(PutRequest{.key = "k", .value = big}, kNow).status == StoreStatus::too_large);
   const std::string why = store.explain_too_large(1, big.size());
   CHECK(why.find("largest item is 131072 bytes") != std::string::npos);
-  CHECK(store.explain_too_large(1, 2 << 20).find("max-value-bytes is 1048576") != std::string::npos);
+  CHECK(store.explain_too_large(1, 2 << 20).find("max-value-bytes is 1048576") !=
+        std::string::npos);
   CHECK(store.explain_too_large(300, 1).find("max-key-bytes is 250") != std::string::npos);
   // A value just under the item limit fits, evicting whatever it must.
   const std::string largest(store.max_item_bytes() - kItemHeaderBytes - 1, 'y');

@@ -46,7 +46,8 @@ std::expected<LocalCluster, std::string> one_node(std::vector<std::string> args)
 
 }  // namespace
 
-TEST_CASE("200 MiB of puts into a 32 MiB node: it stays up, under its limit, with the newest keys") {
+TEST_CASE(
+    "200 MiB of puts into a 32 MiB node: it stays up, under its limit, with the newest keys") {
   auto cluster = one_node({"--memory", "32MiB"});
   REQUIRE_MESSAGE(cluster, cluster.error());
   INFO(cluster->logs());
@@ -77,8 +78,9 @@ TEST_CASE("200 MiB of puts into a 32 MiB node: it stays up, under its limit, wit
   // Items take 97% or more of the budget: the arena is nearly full, not
   // fragmented.
   CHECK(stats.bytes > 31 * kMiB);
-  // RSS: the 32 MiB arena, the binary and its libraries (~8 MiB), and
-  // per-connection buffers. Documented margin: limit + 16 MiB.
+  // RSS: the 32 MiB arena, the binary and its libraries (~6 MiB), and
+  // buffers of calls in flight. Documented margin (docs/design-engine-
+  // draft.md, "RSS margin"): limit + 16 MiB.
   INFO("rss ", stats.rss_bytes, " bytes");
   CHECK(stats.rss_bytes > 0);
   CHECK(stats.rss_bytes <= stats.memory_limit + 16 * kMiB);
@@ -122,7 +124,8 @@ TEST_CASE("a put with a ttl of 1 s is served until then and gone after it") {
   CHECK(stats_of(*client).expirations >= 1);
 }
 
-TEST_CASE("values over the limits are too_large with a message naming the limit; the node serves on") {
+TEST_CASE(
+    "values over the limits are too_large with a message naming the limit; the node serves on") {
   // 1 MiB of memory: the largest item is 1/8 of it (128 KiB), below
   // --max-value-bytes (1 MiB by default), so both limits can be hit.
   auto cluster = one_node({"--memory", "1MiB", "--max-value-bytes", "200000"});
@@ -143,9 +146,9 @@ TEST_CASE("values over the limits are too_large with a message naming the limit;
   CHECK(over_memory.error().is(Errc::too_large));
   CHECK_MESSAGE(over_memory.error().message.find("--memory 1 MiB") != std::string::npos,
                 over_memory.error().message);
-  CHECK_MESSAGE(over_memory.error().message.find("largest item is 131072 bytes") !=
-                    std::string::npos,
-                over_memory.error().message);
+  CHECK_MESSAGE(
+      over_memory.error().message.find("largest item is 131072 bytes") != std::string::npos,
+      over_memory.error().message);
 
   CHECK(cluster->node(0).running());
   CHECK(client->get("sentinel").value_or("(missing)") == "still here");

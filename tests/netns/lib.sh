@@ -87,6 +87,10 @@ trap netns_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Nodes on namespace addresses (not loopback) need a cookie; every node, ctl
+# and probe here shares this one, so multicast announcements are signed too.
+export DISCACHE_COOKIE="netns-test-cookie-$$"
+
 # Exits 77 with a reason when this machine cannot run the tests: not root,
 # no namespaces, no veth or bridge support, or a binary is missing.
 netns_require() {

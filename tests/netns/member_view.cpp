@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "cookie.h"
 #include "endpoint.h"
 #include "member_wire.h"
 #include "node_connection.h"
@@ -35,6 +36,13 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, argc < 2 || argc > 3 ? stderr : stdout);
     return argc == 2 ? 0 : kErrorExit;
   }
+  // The nodes under test run with the cluster's cookie in $DISCACHE_COOKIE.
+  auto loaded = discache::load_cookie(std::nullopt);
+  if (!loaded) {
+    std::fprintf(stderr, "discache-member-view: %s\n", loaded.error().message.c_str());
+    return 2;
+  }
+  const std::string cookie = *loaded;
   const auto endpoint = discache::parse_endpoint(argv[1]);
   if (!endpoint) {
     std::fprintf(stderr, "discache-member-view: %s\n", endpoint.error().message.c_str());
@@ -54,7 +62,7 @@ int main(int argc, char** argv) {
   discache::MemberList list;
   KJ_IF_MAYBE (error, kj::runCatchingExceptions([&]() {
                  auto request =
-                     discache::NodeConnection::connect(io.provider->getNetwork(), *endpoint, "",
+                     discache::NodeConnection::connect(io.provider->getNetwork(), *endpoint, cookie,
                                                        "discache-member-view")
                          .then([&list](kj::Own<discache::NodeConnection> connection) {
                            return connection->node()

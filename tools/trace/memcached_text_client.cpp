@@ -172,8 +172,8 @@ std::map<std::string, std::string> MemcachedTextClient::stats() {
 
 std::string MemcachedTextClient::summary() {
   auto s = stats();
-  return "items=" + s["curr_items"] + " bytes=" + s["bytes"] + " limit_maxbytes=" +
-         s["limit_maxbytes"] + " evictions=" + s["evictions"];
+  return "items=" + s["curr_items"] + " bytes=" + s["bytes"] +
+         " limit_maxbytes=" + s["limit_maxbytes"] + " evictions=" + s["evictions"];
 }
 
 }  // namespace discache::trace

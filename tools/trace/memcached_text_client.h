@@ -40,9 +40,9 @@ class MemcachedTextClient final : public CacheTarget {
   void sync();
 
   int fd_ = -1;
-  std::string in_;        // received, not yet consumed
+  std::string in_;  // received, not yet consumed
   std::size_t in_at_ = 0;
-  std::string out_;       // pending writes of set_many
+  std::string out_;  // pending writes of set_many
 };
 
 }  // namespace discache::trace

@@ -13,8 +13,7 @@ namespace discache::trace {
 
 NodeRpcClient::NodeRpcClient(kj::AsyncIoContext& io, const Endpoint& endpoint)
     : io_(io),
-      connection_(NodeConnection::connect(io.provider->getNetwork(), endpoint, "",
-                                          "discache-trace")
+      connection_(NodeConnection::connect(io.provider->getNetwork(), endpoint, "", "discache-trace")
                       .wait(io.waitScope)) {}
 
 NodeRpcClient::~NodeRpcClient() noexcept = default;

@@ -17,7 +17,9 @@ node::StoreLimits limits_for(std::uint64_t memory_bytes, node::EvictionPolicy po
 SimulatedCache::SimulatedCache(std::uint64_t memory_bytes, node::EvictionPolicy policy)
     : store_(limits_for(memory_bytes, policy)) {}
 
-bool SimulatedCache::get(std::string_view key) { return store_.find(key, kNowMs) != nullptr; }
+bool SimulatedCache::get(std::string_view key) {
+  return store_.find(key, kNowMs) != nullptr;
+}
 
 void SimulatedCache::set(std::string_view key, std::string_view value) {
   const auto result = store_.put(node::PutRequest{.key = key, .value = value}, kNowMs);

@@ -112,8 +112,7 @@ class TraceGenMain {
     if (auto written = write_trace(out_, ids); !written) {
       context_.exitError(written.error().c_str());
     }
-    std::cerr << "discache-trace-gen: wrote " << ids.size() << " requests to " << out_
-              << std::endl;
+    std::cerr << "discache-trace-gen: wrote " << ids.size() << " requests to " << out_ << std::endl;
     return true;
   }
 

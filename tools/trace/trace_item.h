@@ -10,7 +10,8 @@ namespace discache::trace {
 // 16 bytes for ids below 10^12: "key:" and 12 digits.
 inline std::string key_for(std::uint64_t id) {
   char key[32];
-  std::snprintf(key, sizeof key, "key:%012llu", static_cast<unsigned long long>(id % 1'000'000'000'000ULL));
+  std::snprintf(key, sizeof key, "key:%012llu",
+                static_cast<unsigned long long>(id % 1'000'000'000'000ULL));
   return key;
 }
 

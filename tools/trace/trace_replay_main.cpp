@@ -162,11 +162,11 @@ class TraceReplayMain {
       ++done;
       if (done % step == 0) {
         const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-        std::cerr << "discache-trace-replay: " << done * 100 / ids.size() << "% ("
-                  << done << " requests, miss ratio so far " << std::fixed
-                  << std::setprecision(4) << static_cast<double>(misses) / static_cast<double>(done)
-                  << ", " << static_cast<std::uint64_t>(static_cast<double>(done) / seconds)
-                  << " req/s)" << std::endl;
+        std::cerr << "discache-trace-replay: " << done * 100 / ids.size() << "% (" << done
+                  << " requests, miss ratio so far " << std::fixed << std::setprecision(4)
+                  << static_cast<double>(misses) / static_cast<double>(done) << ", "
+                  << static_cast<std::uint64_t>(static_cast<double>(done) / seconds) << " req/s)"
+                  << std::endl;
         if (Clock::now() > deadline) {
           stopped_early = true;
           break;

@@ -9,7 +9,7 @@
 namespace discache::trace {
 
 struct TraceSpec {
-  std::uint64_t keys = 1'000'000;     // Zipf universe: ids 0..keys-1, id 0 the most popular
+  std::uint64_t keys = 1'000'000;      // Zipf universe: ids 0..keys-1, id 0 the most popular
   std::uint64_t requests = 2'000'000;  // total, scans included
   double alpha = 0.99;
   // Share of requests that belong to scans, and the length of one scan.
