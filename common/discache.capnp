@@ -63,6 +63,7 @@ struct OpResult {
   value @1 :Data;      # get: the value
   version @2 :UInt64;  # get/put: the item's version; notFound: a tombstone's, or 0
   message @3 :Text;    # for tooLarge/invalid: which limit, in words
+  ttlMs @4 :UInt64;    # get: time the item has left to live, 0 = no expiry
 }
 
 enum MemberState {

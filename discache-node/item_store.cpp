@@ -41,6 +41,17 @@ BlockRef ItemStore::lookup(std::string_view key, KeyHash hash) const {
   return index_.find(hash, [&](BlockRef ref) { return arena_.block(ref).key() == key; });
 }
 
+std::uint64_t ItemStore::remaining_ttl(const ArenaBlock& item, std::uint64_t now_ms) const noexcept {
+  const std::uint64_t code = item.expiry();
+  if (code == 0) {
+    return 0;
+  }
+  const std::int64_t now_code = static_cast<std::int64_t>(now_ms) -
+                                static_cast<std::int64_t>(expiry_base_ms_) + kExpiryBias;
+  return static_cast<std::uint64_t>(
+      std::max<std::int64_t>(1, static_cast<std::int64_t>(code) - now_code));
+}
+
 bool ItemStore::is_expired(const ArenaBlock& item, std::uint64_t now_ms) const noexcept {
   const std::uint64_t code = item.expiry();
   if (code == 0) {
@@ -195,7 +206,7 @@ const ItemView* ItemStore::find(std::string_view key, KeyHash hash, std::uint64_
     return nullptr;
   }
   queue_.touch(ref);
-  view_ = ItemView{item.value(), item.version()};
+  view_ = ItemView{item.value(), item.version(), remaining_ttl(item, now_ms)};
   return &view_;
 }
 
@@ -388,14 +399,7 @@ ScanStep ItemStore::scan(std::uint64_t cursor, std::size_t max_items, std::uint6
     if (is_expired(item, now_ms)) {
       continue;
     }
-    std::uint64_t ttl_ms = 0;
-    if (const std::uint64_t code = item.expiry(); code != 0) {
-      const std::int64_t now_code = static_cast<std::int64_t>(now_ms) -
-                                    static_cast<std::int64_t>(expiry_base_ms_) + kExpiryBias;
-      ttl_ms = static_cast<std::uint64_t>(
-          std::max<std::int64_t>(1, static_cast<std::int64_t>(code) - now_code));
-    }
-    visit(ScannedItem{item.key(), item.value(), item.version(), ttl_ms});
+    visit(ScannedItem{item.key(), item.value(), item.version(), remaining_ttl(item, now_ms)});
     ++step.visited;
   }
   step.next = slot < slots ? slot : 0;

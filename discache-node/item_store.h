@@ -54,6 +54,7 @@ struct StoreLimits {
 struct ItemView {
   std::string_view value;
   std::uint64_t version;
+  std::uint64_t ttl_ms = 0;  // time left to live, 0 = no expiry
 };
 
 // One live item as a scan sees it; views are valid during the visit only.
@@ -145,6 +146,8 @@ class ItemStore {
 
   BlockRef lookup(std::string_view key, KeyHash hash) const;
   bool is_expired(const ArenaBlock& item, std::uint64_t now_ms) const noexcept;
+  // Milliseconds left to live (at least 1), or 0 for an item without a TTL.
+  std::uint64_t remaining_ttl(const ArenaBlock& item, std::uint64_t now_ms) const noexcept;
   std::uint64_t encode_expiry(std::uint64_t ttl_ms, std::uint64_t now_ms) noexcept;
   std::uint64_t next_version(std::uint64_t now_ms) noexcept;
 

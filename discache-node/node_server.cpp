@@ -59,6 +59,7 @@ class Operations {
     out.setStatus(wire::Status::OK);
     out.setValue(data_of(item->value));
     out.setVersion(item->version);
+    out.setTtlMs(item->ttl_ms);
   }
 
   void put(capnp::Data::Reader key, capnp::Data::Reader value, wire::PutOptions::Reader options,

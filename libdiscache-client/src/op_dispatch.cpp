@@ -25,6 +25,7 @@ Reply decode(wire::OpResult::Reader result) {
     case wire::Status::OK:
       reply.kind = Reply::Kind::ok;
       reply.value = to_std(result.getValue());
+      reply.ttl_ms = result.getTtlMs();
       return reply;
     case wire::Status::NOT_FOUND: reply.kind = Reply::Kind::not_found; return reply;
     case wire::Status::STALE: reply.kind = Reply::Kind::stale; return reply;
@@ -50,10 +51,11 @@ void encode(const ClusterView::Pending& pending, wire::Op::Builder out) {
       put.setValue(data_of(send.repair ? std::string_view(send.repair_value)
                                        : std::string_view(op.value())));
       auto options = put.initOptions();
-      // TODO(correctness): read repairs do not carry the item's remaining TTL yet.
-      if (!send.repair || op.kind() == OpKind::put) {
-        options.setTtlMs(static_cast<std::uint64_t>(op.options().ttl.count()));
-      }
+      // A read repair carries the item's remaining TTL; a copy of a put
+      // (conditional put's replicas) carries the put's own.
+      options.setTtlMs(send.repair && op.kind() != OpKind::put
+                           ? send.repair_ttl_ms
+                           : static_cast<std::uint64_t>(op.options().ttl.count()));
       if (!send.repair) {
         switch (op.options().mode) {
           case PutMode::upsert: options.setMode(wire::PutMode::UPSERT); break;

@@ -120,14 +120,16 @@ std::vector<Send> ReplicatedOp::next_read() {
   return {};
 }
 
-std::vector<Send> ReplicatedOp::finish_read_with_value(std::string value, std::uint64_t version) {
+std::vector<Send> ReplicatedOp::finish_read_with_value(std::string value, std::uint64_t version,
+                                                       std::uint64_t ttl_ms) {
   std::vector<Send> repairs;
   if (op_.kind() == OpKind::get) {
     for (const auto& m : missed_) {
       const bool current = std::any_of(owners_.begin(), owners_.end(),
                                        [&](const Member& o) { return o.name == m.name; });
       if (current) {
-        repairs.push_back(Send{m, OpKind::put, true, value, version});
+        // The copy expires when the original does: never an immortal item.
+        repairs.push_back(Send{m, OpKind::put, true, value, version, ttl_ms});
       }
     }
   }
@@ -145,7 +147,7 @@ std::vector<Send> ReplicatedOp::on_reply(const Member& from, Reply reply) {
         if (reply.version != 0 && reply.version < tombstone_) {
           break;  // older than a delete another replica saw: a miss
         }
-        return finish_read_with_value(std::move(reply.value), reply.version);
+        return finish_read_with_value(std::move(reply.value), reply.version, reply.ttl_ms);
       case Reply::Kind::not_found:
         missed_.push_back(from);
         tombstone_ = std::max(tombstone_, reply.version);

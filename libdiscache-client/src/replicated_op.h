@@ -17,6 +17,7 @@ struct Reply {
   Kind kind = Kind::failed;
   std::string value;           // get: the value
   std::uint64_t version = 0;   // ok: the item's; not_found: a tombstone's (or 0)
+  std::uint64_t ttl_ms = 0;    // ok: the time the item has left, 0 = no expiry
   std::optional<Error> error;  // failed: why (unavailable, timeout, too_large, ...)
 };
 
@@ -28,6 +29,7 @@ struct Send {
   bool repair = false;
   std::string repair_value;     // repair puts only
   std::uint64_t version = 0;    // put/delete: the write's version
+  std::uint64_t repair_ttl_ms = 0;  // read repairs: the item's remaining TTL
 };
 
 struct ReplicaPolicy {
@@ -66,7 +68,8 @@ class ReplicatedOp {
   bool note_failure(Reply reply);
   std::vector<Send> next_decider();
   std::vector<Send> on_conditional_reply(Reply reply);
-  std::vector<Send> finish_read_with_value(std::string value, std::uint64_t version);
+  std::vector<Send> finish_read_with_value(std::string value, std::uint64_t version,
+                                           std::uint64_t ttl_ms);
   void complete(OpResult result);
 
   KeyOp op_;
