@@ -18,19 +18,23 @@ PeerLinks::PeerLinks(kj::Network& network, std::string self_name, std::string co
       graveyard_(*errors_) {}
 
 kj::Promise<wire::Node::Client> PeerLinks::link(const Member& member) {
-  KJ_IF_MAYBE(existing, links_.find(member.name.c_str())) {
-    return (*existing)->node();
+  KJ_IF_MAYBE(existing, links_.find(kj::StringPtr(member.name.c_str()))) {
+    if (existing->incarnation == member.incarnation && existing->address == member.address) {
+      return existing->connection->node();
+    }
+    drop(member.name);  // the peer restarted or moved: that connection is stale
   }
   auto endpoint = parse_endpoint(member.address);
   if (!endpoint) {
     return KJ_EXCEPTION(FAILED, "member has an unparsable address", member.address.c_str());
   }
   return NodeConnection::connect(network_, *endpoint, cookie_, self_name_)
-      .then([this, name = member.name](kj::Own<NodeConnection> connection) {
+      .then([this, member](kj::Own<NodeConnection> connection) {
         auto node = connection->node();
-        links_.upsert(kj::str(name.c_str()), kj::mv(connection),
-                      [this](auto& old, auto&& fresh) {
-                        graveyard_.add(kj::evalLater([dead = kj::mv(old)]() {}));
+        links_.upsert(kj::str(member.name.c_str()),
+                      Link{kj::mv(connection), member.incarnation, member.address},
+                      [this](Link& old, Link&& fresh) {
+                        graveyard_.add(kj::evalLater([dead = kj::mv(old.connection)]() {}));
                         old = kj::mv(fresh);
                       });
         return node;
@@ -38,10 +42,10 @@ kj::Promise<wire::Node::Client> PeerLinks::link(const Member& member) {
 }
 
 void PeerLinks::drop(const std::string& name) {
-  KJ_IF_MAYBE(existing, links_.find(name.c_str())) {
+  KJ_IF_MAYBE(existing, links_.find(kj::StringPtr(name.c_str()))) {
     // A callback of this connection may be running: destroy it later.
-    graveyard_.add(kj::evalLater([connection = kj::mv(*existing)]() {}));
-    links_.erase(name.c_str());
+    graveyard_.add(kj::evalLater([connection = kj::mv(existing->connection)]() {}));
+    links_.erase(kj::StringPtr(name.c_str()));
   }
 }
 

@@ -27,7 +27,14 @@ class PeerLinks {
   kj::Network& network_;
   std::string self_name_;
   std::string cookie_;
-  kj::HashMap<kj::String, kj::Own<NodeConnection>> links_;
+  // A link serves one incarnation at one address: a restarted peer (new
+  // incarnation) gets a new connection instead of the dead one.
+  struct Link {
+    kj::Own<NodeConnection> connection;
+    std::uint64_t incarnation = 0;
+    std::string address;
+  };
+  kj::HashMap<kj::String, Link> links_;
   kj::Own<kj::TaskSet::ErrorHandler> errors_;
   kj::TaskSet graveyard_;  // connections are destroyed on a later turn
 };

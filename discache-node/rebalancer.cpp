@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <limits>
 #include <map>
 
 #include "hash_ring.h"
@@ -20,7 +21,7 @@ class LogErrors final : public kj::TaskSet::ErrorHandler {
   }
 };
 
-constexpr std::size_t kChunkItems = 256;  // items read per event-loop turn
+constexpr std::size_t kChunkItems = 256;  // copies sent per event-loop turn
 constexpr auto kSendTimeout = 5 * kj::SECONDS;
 
 bool serving(MemberState state) {
@@ -42,7 +43,10 @@ struct Rebalancer::Pass {
   std::map<std::string, Member> members;  // by name, for addresses
   std::size_t replicas = 1;
   bool leaving = false;  // this node is going: send every key to its new owners
-  std::uint64_t cursor = 0;
+  // (target node, key) for every copy to send, planned in one turn: a scan
+  // resumed across turns would miss items that writes move in the index.
+  std::vector<std::pair<std::string, std::string>> plan;
+  std::size_t next = 0;
   std::uint64_t copies = 0;
   std::uint64_t failed = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -140,6 +144,7 @@ kj::Promise<void> Rebalancer::drain(kj::Duration limit) {
 
 kj::Promise<void> Rebalancer::run(std::shared_ptr<Pass> pass) {
   ctx_.counters.handoff_pending = true;
+  make_plan(*pass);
   return run_chunk(pass).then([this, pass]() {
     ctx_.counters.handoff_pending = running_ && again_;
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -153,21 +158,16 @@ kj::Promise<void> Rebalancer::run(std::shared_ptr<Pass> pass) {
   });
 }
 
-kj::Promise<void> Rebalancer::run_chunk(std::shared_ptr<Pass> pass) {
-  if (!pass->leaving && ctx_.members.list().members.empty()) {
-    return kj::READY_NOW;
-  }
+void Rebalancer::make_plan(Pass& pass) {
   const std::string& self = ctx_.members.self().name;
   const std::uint64_t now = NodeContext::now_ms();
-  std::map<std::string, std::vector<ItemCopy>> outbox;
-  std::vector<std::uint32_t> old_idx(pass->replicas);
-  std::vector<std::uint32_t> new_idx(pass->replicas);
-
-  pass->cursor = ctx_.store.scan(pass->cursor, kChunkItems, now, [&](const ScannedItem& item) {
-    const std::size_t n_old = pass->old_ring.owners(item.key, old_idx);
-    const std::size_t n_new = pass->new_ring.owners(item.key, new_idx);
+  std::vector<std::uint32_t> old_idx(pass.replicas);
+  std::vector<std::uint32_t> new_idx(pass.replicas);
+  auto visit = [&](const ScannedItem& item) {
+    const std::size_t n_old = pass.old_ring.owners(item.key, old_idx);
+    const std::size_t n_new = pass.new_ring.owners(item.key, new_idx);
     auto old_name = [&](std::size_t i) -> const std::string& {
-      return pass->old_ring.nodes()[old_idx[i]];
+      return pass.old_ring.nodes()[old_idx[i]];
     };
     auto was_owner = [&](const std::string& name) {
       for (std::size_t i = 0; i < n_old; ++i) {
@@ -177,12 +177,12 @@ kj::Promise<void> Rebalancer::run_chunk(std::shared_ptr<Pass> pass) {
       }
       return false;
     };
-    if (!pass->leaving) {
+    if (!pass.leaving) {
       // Only the first old owner still serving sends; others stay quiet.
       const std::string* sender = nullptr;
       for (std::size_t i = 0; i < n_old && sender == nullptr; ++i) {
-        auto it = pass->members.find(old_name(i));
-        if (it != pass->members.end() && serving(it->second.state)) {
+        auto it = pass.members.find(old_name(i));
+        if (it != pass.members.end() && serving(it->second.state)) {
           sender = &old_name(i);
         }
       }
@@ -191,15 +191,32 @@ kj::Promise<void> Rebalancer::run_chunk(std::shared_ptr<Pass> pass) {
       }
     }
     for (std::size_t i = 0; i < n_new; ++i) {
-      const std::string& target = pass->new_ring.nodes()[new_idx[i]];
-      if (target == self || (!pass->leaving && was_owner(target))) {
-        continue;
+      const std::string& target = pass.new_ring.nodes()[new_idx[i]];
+      if (target != self && (pass.leaving || !was_owner(target))) {
+        pass.plan.emplace_back(target, std::string(item.key));
       }
-      outbox[target].push_back(ItemCopy{std::string(item.key), std::string(item.value),
-                                        item.version, item.ttl_ms});
     }
-  });
+  };
+  std::uint64_t cursor = 0;
+  do {
+    cursor = ctx_.store.scan(cursor, std::numeric_limits<std::size_t>::max(), now, visit);
+  } while (cursor != 0);
+  // Group by target so each chunk makes few, full batch calls.
+  std::stable_sort(pass.plan.begin(), pass.plan.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+}
 
+kj::Promise<void> Rebalancer::run_chunk(std::shared_ptr<Pass> pass) {
+  const std::uint64_t now = NodeContext::now_ms();
+  std::map<std::string, std::vector<ItemCopy>> outbox;
+  const std::size_t end = std::min(pass->plan.size(), pass->next + kChunkItems);
+  for (; pass->next < end; ++pass->next) {
+    const auto& [target, key] = pass->plan[pass->next];
+    // Read the item now: it may have changed or gone since the plan was made.
+    if (const ItemView* item = ctx_.store.find(key, now)) {
+      outbox[target].push_back(ItemCopy{key, std::string(item->value), item->version, item->ttl_ms});
+    }
+  }
   kj::Vector<kj::Promise<void>> sends;
   for (auto& [target, copies] : outbox) {
     auto member = pass->members.find(target);
@@ -207,22 +224,30 @@ kj::Promise<void> Rebalancer::run_chunk(std::shared_ptr<Pass> pass) {
       continue;
     }
     const std::size_t count = copies.size();
-    auto send = peers_.link(member->second)
-                    .then([copies = std::move(copies)](wire::Node::Client node) mutable {
-                      auto request = node.batchRequest();
-                      auto ops = request.initOps(static_cast<unsigned>(copies.size()));
-                      for (unsigned i = 0; i < copies.size(); ++i) {
-                        ops[i].setKey(data_of(copies[i].key));
-                        auto put = ops[i].initPut();
-                        put.setValue(data_of(copies[i].value));
-                        auto options = put.initOptions();
-                        options.setVersion(copies[i].version);
-                        options.setTtlMs(copies[i].ttl_ms);
-                      }
-                      return request.send().ignoreResult();
+    // One retry: a first failure is often a connection that just went stale.
+    auto copies_shared = std::make_shared<std::vector<ItemCopy>>(std::move(copies));
+    auto send_once = [this, copies_shared, member = member->second]() {
+      return peers_.link(member).then([copies_shared](wire::Node::Client node) {
+        auto request = node.batchRequest();
+        auto ops = request.initOps(static_cast<unsigned>(copies_shared->size()));
+        for (unsigned i = 0; i < copies_shared->size(); ++i) {
+          const ItemCopy& copy = (*copies_shared)[i];
+          ops[i].setKey(data_of(copy.key));
+          auto put = ops[i].initPut();
+          put.setValue(data_of(copy.value));
+          auto options = put.initOptions();
+          options.setVersion(copy.version);
+          options.setTtlMs(copy.ttl_ms);
+        }
+        return request.send().ignoreResult();
+      });
+    };
+    auto send = timer_.timeoutAfter(kSendTimeout, send_once())
+                    .catch_([this, send_once, name = target](kj::Exception&&) {
+                      peers_.drop(name);
+                      return timer_.timeoutAfter(kSendTimeout, send_once());
                     });
-    sends.add(timer_.timeoutAfter(kSendTimeout, kj::mv(send))
-                  .then(
+    sends.add(kj::mv(send).then(
                       [this, pass, count]() {
                         pass->copies += count;
                         ctx_.counters.handoff_keys += count;
@@ -233,7 +258,7 @@ kj::Promise<void> Rebalancer::run_chunk(std::shared_ptr<Pass> pass) {
                       }));
   }
   return kj::joinPromises(sends.releaseAsArray()).then([this, pass]() -> kj::Promise<void> {
-    if (pass->cursor == 0) {
+    if (pass->next >= pass->plan.size()) {
       return kj::READY_NOW;
     }
     // Yield between chunks so serving clients never waits behind a handoff.

@@ -40,6 +40,7 @@ class Rebalancer {
   void schedule();
   void start_if_needed();
   kj::Promise<void> run(std::shared_ptr<Pass> pass);
+  void make_plan(Pass& pass);
   kj::Promise<void> run_chunk(std::shared_ptr<Pass> pass);
   std::vector<std::string> serving_names() const;
 

@@ -53,10 +53,23 @@ Error would_deadlock() {
 }
 
 // Runs `fn` on the I/O thread and waits for the value it hands to `reply`.
+// Called on the I/O thread itself (from a listener), `fn` runs in place if
+// it answers at once; one that must wait for the network gets `on_loop`
+// instead of deadlocking.
+// `answers_at_once`: fn sets the reply before returning (a read of the view),
+// so on the I/O thread it can run in place; otherwise it waits for the
+// network, which that thread would be blocking, so it returns `on_loop`.
 template <typename T, typename Fn>
-T ask_loop(ClientCore& core, Fn fn) {
+T ask_loop(ClientCore& core, Fn fn, bool answers_at_once = true, T on_loop = T()) {
   std::promise<T> promise;
   auto future = promise.get_future();
+  if (core.on_loop_thread()) {
+    if (!answers_at_once) {
+      return on_loop;
+    }
+    fn(*core.loop_view(), promise);
+    return future.get();
+  }
   core.run_on_loop([&promise, &fn](ClusterView& view) { fn(view, promise); });
   return future.get();
 }
@@ -195,13 +208,20 @@ GetResult Client::get_or_load(std::string_view key, const Loader& loader, PutOpt
   if (!leader) {
     return flight.get();
   }
-  GetResult result = get(key);
-  if (!result && result.error().is(Errc::not_found)) {
-    result = loader(key);
-    if (result) {
-      // The value is handed out even if storing it fails: the load worked.
-      (void)put(key, *result, options);
+  GetResult result;
+  try {
+    result = get(key);
+    if (!result && result.error().is(Errc::not_found)) {
+      result = loader(key);
+      if (result) {
+        // The value is handed out even if storing it fails: the load worked.
+        (void)put(key, *result, options);
+      }
     }
+  } catch (...) {
+    // Waiters (and later callers) must not wait for ever on a thrown loader.
+    core_->flights().land(key, std::unexpected(Error{Errc::internal, "the loader threw"}));
+    throw;
   }
   core_->flights().land(key, result);
   return result;
@@ -231,14 +251,18 @@ std::vector<Replica> Client::locate(std::string_view key) {
   return ask_loop<std::vector<Replica>>(
       *core_, [key](ClusterView& view, std::promise<std::vector<Replica>>& reply) {
         view.locate(key, [&reply](std::vector<Replica> all) { reply.set_value(std::move(all)); });
-      });
+      },
+      false);
 }
 
 std::expected<void, Error> Client::drain(std::string_view node) {
   using Result = std::expected<void, Error>;
-  return ask_loop<Result>(*core_, [node](ClusterView& view, std::promise<Result>& reply) {
-    view.drain(node, [&reply](Result result) { reply.set_value(std::move(result)); });
-  });
+  return ask_loop<Result>(
+      *core_,
+      [node](ClusterView& view, std::promise<Result>& reply) {
+        view.drain(node, [&reply](Result result) { reply.set_value(std::move(result)); });
+      },
+      false, std::unexpected(would_deadlock()));
 }
 
 RingInfo Client::ring() {
@@ -251,7 +275,8 @@ std::vector<NodeStats> Client::stats() {
   return ask_loop<std::vector<NodeStats>>(
       *core_, [](ClusterView& view, std::promise<std::vector<NodeStats>>& reply) {
         view.collect_stats([&reply](std::vector<NodeStats> all) { reply.set_value(std::move(all)); });
-      });
+      },
+      false);
 }
 
 }  // namespace discache

@@ -63,6 +63,7 @@ void ClientCore::thread_main(std::function<void(std::expected<void, Error>)> sta
   loop_thread_id_ = std::this_thread::get_id();
   auto io = kj::setupAsyncIo();
   ClusterView view(io, options_);
+  view_ = &view;
   auto boot = view.bootstrap().wait(io.waitScope);
   const bool ok = boot.has_value();
   started(std::move(boot));  // the starter may return and destroy us if !ok

@@ -36,6 +36,8 @@ class ClientCore {
   // True on the client's own I/O thread (where blocking calls would deadlock).
   bool on_loop_thread() const { return std::this_thread::get_id() == loop_thread_id_; }
   const ClientOptions& options() const { return options_; }
+  // The I/O thread's cluster view; only for code already on that thread.
+  ClusterView* loop_view() const { return view_; }
 
  private:
   explicit ClientCore(ClientOptions options) : options_(std::move(options)) {}
@@ -54,6 +56,7 @@ class ClientCore {
   kj::MutexGuarded<Queue> queue_;
   std::thread thread_;
   std::thread::id loop_thread_id_;
+  ClusterView* view_ = nullptr;  // set and used on the I/O thread only
 };
 
 }  // namespace discache::detail

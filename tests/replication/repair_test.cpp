@@ -31,7 +31,8 @@ std::string key_with_owners(discache::Client& client, const std::string& first,
   return {};
 }
 
-// What `discache-ctl --node ADDRESS get KEY` says: the value, "(not found)",
+// What `discache-ctl --node ADDRESS get KEY` says: the value and its newline,
+// "(not found)",
 // or the error.
 std::string direct_get(const std::string& address, const std::string& key) {
   auto run = run_ctl({"--node", address, "get", key}, std::nullopt, 10s);
@@ -133,7 +134,7 @@ TEST_CASE("a delete a frozen replica receives late: the deleted value never come
   REQUIRE_MESSAGE(cluster, cluster.error());
   INFO(cluster->logs());
   discache::ClientOptions options;
-  options.deadline = 300ms;
+  options.deadline = 500ms;
   auto client = cluster->connect_client(options);
   REQUIRE_MESSAGE(client, client.error().describe());
   NodeProcess& steady = cluster->node(0);
@@ -168,7 +169,7 @@ TEST_CASE("a replica that missed a delete never serves the deleted value again" 
   // The lagging replica stays down for this client long enough for the
   // deletes to skip it, then is asked again.
   discache::ClientOptions options;
-  options.deadline = 300ms;
+  options.deadline = 500ms;
   options.down_retry = 2000ms;
   auto client = cluster->connect_client(options);
   REQUIRE_MESSAGE(client, client.error().describe());

@@ -180,7 +180,9 @@ class Client {
   // (no such member), unavailable, timeout.
   VoidResult drain(std::string_view node);
   // Asks every member for its counters; a node that does not answer has
-  // `error` set in its entry instead.
+  // `error` set in its entry instead. (members, owners and ring answer from
+  // the client's own view and work anywhere; stats, locate and drain need
+  // the network: called from a listener they return empty / would_deadlock.)
   std::vector<NodeStats> stats();
 
   // Not for applications: the entry point of the async_ templates. Queues the
