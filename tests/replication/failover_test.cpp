@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "key_set.h"
 #include "local_cluster.h"
 #include "wait_until.h"
 
@@ -28,68 +29,6 @@ ClusterOptions fast_detection_cluster(std::size_t nodes) {
   options.node_args = {"--probe-interval", "100ms", "--suspect-after", "500ms", "--dead-after",
                        "1200ms"};
   return options;
-}
-
-std::vector<std::string> make_keys(std::size_t count) {
-  std::vector<std::string> keys;
-  keys.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    keys.push_back("key-" + std::to_string(i));
-  }
-  return keys;
-}
-
-std::string value_of(const std::string& key) { return "value of " + key; }
-
-// Writes every key with multi_put, 1,000 keys per call.
-void put_all(discache::Client& client, const std::vector<std::string>& keys) {
-  constexpr std::size_t kChunk = 1000;
-  for (std::size_t start = 0; start < keys.size(); start += kChunk) {
-    std::vector<discache::KeyValue> items;
-    for (std::size_t i = start; i < std::min(keys.size(), start + kChunk); ++i) {
-      items.push_back({keys[i], value_of(keys[i])});
-    }
-    auto results = client.multi_put(items);
-    for (std::size_t i = 0; i < results.size(); ++i) {
-      REQUIRE_MESSAGE(results[i], "put ", items[i].key, ": ", results[i].error().describe());
-    }
-  }
-}
-
-// Reads every key with multi_get, 1,000 keys per call; returns one line per
-// key that did not come back with its value (at most 10, then a count).
-std::string unreadable_keys(discache::Client& client, const std::vector<std::string>& keys) {
-  constexpr std::size_t kChunk = 1000;
-  std::size_t bad = 0;
-  std::string report;
-  for (std::size_t start = 0; start < keys.size(); start += kChunk) {
-    std::vector<std::string> chunk(keys.begin() + static_cast<std::ptrdiff_t>(start),
-                                   keys.begin() + static_cast<std::ptrdiff_t>(
-                                                      std::min(keys.size(), start + kChunk)));
-    auto results = client.multi_get(chunk);
-    for (std::size_t i = 0; i < chunk.size(); ++i) {
-      if (results[i] && *results[i] == value_of(chunk[i])) {
-        continue;
-      }
-      if (++bad <= 10) {
-        report += chunk[i] + ": " + (results[i] ? "wrong value " + *results[i]
-                                                : results[i].error().describe()) + "\n";
-      }
-    }
-  }
-  if (bad > 10) {
-    report += "... " + std::to_string(bad) + " keys in all\n";
-  }
-  return report;
-}
-
-// Items stored on all running nodes together, from their stats.
-std::uint64_t stored_copies(discache::Client& client) {
-  std::uint64_t items = 0;
-  for (const auto& node : client.stats()) {
-    items += node.error ? 0 : node.items;
-  }
-  return items;
 }
 
 // Waits until every node in `viewers` lists `name` as dead (or gone).
