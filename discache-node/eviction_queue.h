@@ -13,7 +13,7 @@
 //    which in a fixed budget means ~7% fewer items.
 //  - W-TinyLFU admission can refuse a new item. In a store clients write to
 //    directly, a put that silently is not stored breaks read-your-write.
-// See docs/design-engine-draft.md and the measured miss ratios there.
+// See docs/design.md (Eviction: SIEVE) and the miss ratios in docs/benchmarks.md.
 #pragma once
 
 #include <cstddef>

@@ -18,7 +18,7 @@ namespace discache::node {
 // lock: today the node runs one event loop that owns every shard (and calls
 // the routing methods below); the Performance issue gives each of N loops
 // one shard, routes each operation with shard_index() and sends it to the
-// owning loop, as Seastar's memcached does (see docs/design-engine-draft.md).
+// owning loop, as Seastar's memcached does (see docs/design.md).
 //
 // Single-owner, like its shards, when used through the routing methods.
 class ShardedStore {

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <random>
 
-#include "size_limits.h"
 #include "kj_duration.h"
 #include "member_wire.h"
+#include "size_limits.h"
 #include "wire_text.h"
 
 namespace discache::detail {
@@ -99,10 +99,10 @@ wire::Node::Client ClusterView::node_for(const Member& member) {
   link.generation = generation;
   auto connected =
       io_.provider->getTimer()
-          .timeoutAfter(to_kj(options_.connect_timeout),
-                        NodeConnection::connect(io_.provider->getNetwork(), *endpoint,
-                                                options_.cookie, options_.client_name,
-                                                options_.coalescing_transport))
+          .timeoutAfter(
+              to_kj(options_.connect_timeout),
+              NodeConnection::connect(io_.provider->getNetwork(), *endpoint, options_.cookie,
+                                      options_.client_name, options_.coalescing_transport))
           .then(
               [this, name = member.name, generation](kj::Own<NodeConnection> connection) {
                 auto node = connection->node();
@@ -132,12 +132,7 @@ wire::Node::Client ClusterView::node_for(const Member& member) {
 
 void ClusterView::drop_link(const std::string& name, bool broken) {
   if (broken) {
-    for (const auto& m : ring_members_) {
-      if (m.name == name) {
-        down_.insert_or_assign(
-            name, Down{m.incarnation, io_.provider->getTimer().now() + to_kj(options_.down_retry)});
-      }
-    }
+    mark_down(name);
   }
   if (name == watch_link_) {
     watch_handle_.reset();
@@ -179,6 +174,7 @@ void ClusterView::apply_members(MemberList list) {
   for (const auto& m : serving) {
     names.push_back(m.name);
   }
+  restart_probes(list);
   const bool same_ring = names == ring_.nodes();
   const bool changed = list.epoch != members_.epoch || !same_list(list, members_);
   members_ = std::move(list);
@@ -240,9 +236,9 @@ std::vector<std::string> ClusterView::member_candidates() const {
 kj::Promise<std::expected<MemberList, Error>> ClusterView::fetch_members(std::size_t candidate) {
   auto candidates = member_candidates();
   if (candidate >= candidates.size()) {
-    return std::expected<MemberList, Error>(std::unexpected(
-        Error{Errc::no_seed, "no seed or member answered (tried " +
-                                 std::to_string(candidates.size()) + " addresses)"}));
+    return std::expected<MemberList, Error>(std::unexpected(Error{
+        Errc::no_seed,
+        "no seed or member answered (tried " + std::to_string(candidates.size()) + " addresses)"}));
   }
   // A link named after the address: seeds are known only by address.
   Member target{"address:" + candidates[candidate], candidates[candidate], MemberState::alive, 0};
@@ -374,11 +370,10 @@ void ClusterView::collect_stats(std::move_only_function<void(std::vector<NodeSta
   }
   auto shared_done =
       std::make_shared<std::move_only_function<void(std::vector<NodeStats>)>>(std::move(done));
-  tasks_.add(kj::joinPromises(calls.releaseAsArray())
-                 .then([shared_done](kj::Array<NodeStats> all) {
-                   (*shared_done)(std::vector<NodeStats>(std::make_move_iterator(all.begin()),
-                                                         std::make_move_iterator(all.end())));
-                 }));
+  tasks_.add(kj::joinPromises(calls.releaseAsArray()).then([shared_done](kj::Array<NodeStats> all) {
+    (*shared_done)(std::vector<NodeStats>(std::make_move_iterator(all.begin()),
+                                          std::make_move_iterator(all.end())));
+  }));
 }
 
 void ClusterView::locate(std::string_view key,

@@ -11,6 +11,7 @@
 #include "discache.capnp.h"
 #include "endpoint.h"
 #include "hash_ring.h"
+#include "hint_set.h"
 #include "key_op.h"
 #include "node_connection.h"
 #include "replicated_op.h"
@@ -67,17 +68,30 @@ class ClusterView {
   };
 
   wire::Node::Client node_for(const Member& member);
-  // Forgets the connection; `broken` also marks the node down for a while.
+  // Forgets the connection; `broken` also marks the node down until a
+  // background probe gets an answer from it (down_probe.cpp).
   void drop_link(const std::string& name, bool broken = false);
   std::optional<Error> down_error(const Member& member);
+  // down_probe.cpp: the life of a node this client marked down, and the
+  // tombstones it owes the node for writes it missed meanwhile.
+  void mark_down(const std::string& name);
+  void start_probe(const std::string& name);
+  void on_probe_done(const std::string& name, std::uint64_t probe, bool answered);
+  void restart_probes(const MemberList& list);
+  void add_hint(const Member& owner, const KeyOp& op, std::uint64_t version);
+  void flush_hints(const std::string& name);
+  void send_hints(const Member& member, std::vector<Hint> hints,
+                  std::function<void(bool answered)> done);
+  const Member* member_named(std::string_view name) const;
   void watch_through(const Member& target);
   using Outbox = std::map<std::string, std::vector<Pending>>;
   void post(Outbox& outbox, const std::shared_ptr<ReplicatedOp>& op, std::vector<Send> sends);
   void flush(Outbox& outbox);
   void send_batch(const Member& member, std::vector<Pending> batch);
   void handle_reply(Outbox& outbox, Pending& pending, Reply reply);
-  // Owners of `key` under the current ring that are not down, in replica order.
-  std::vector<Member> live_owners(std::string_view key);
+  // Owners of `key` under the current ring that are not down, in replica
+  // order; the down ones go to `skipped` when given.
+  std::vector<Member> live_owners(std::string_view key, std::vector<Member>* skipped = nullptr);
   // During a ring transition: owners under the previous ring not in `current`.
   std::vector<Member> previous_owners(std::string_view key, const std::vector<Member>& current);
   std::size_t replicas() const;
@@ -98,13 +112,21 @@ class ClusterView {
   kj::TimePoint previous_until_ = kj::origin<kj::TimePoint>();
   VersionClock versions_;
   std::map<std::string, Link> links_;
-  // Nodes whose connection broke: ops fail fast until the member list shows a
-  // new incarnation or the retry time passes (libmemcached-style ejection).
+  // Nodes whose connection broke or that missed a deadline: ops skip them
+  // (libmemcached-style ejection) until a probe, one call with no deadline
+  // on a fresh connection, is answered. So a frozen node costs one deadline
+  // in all, and is used again the moment it answers.
   struct Down {
     std::uint64_t incarnation;
-    kj::TimePoint retry_at;
+    std::uint64_t probe = 0;  // the current probe's number; older answers are ignored
+    bool probing = false;     // a probe is connecting or waiting for its answer
   };
   std::map<std::string, Down> down_;
+  // Tombstones owed to replicas that missed writes, sent ahead of any op on
+  // the replica's next connection (hinted handoff, kept by the client).
+  static constexpr std::size_t kMaxHintsPerNode = 100000;
+  std::map<std::string, HintSet, std::less<>> hints_;
+  std::vector<std::string> hinted_;  // names with new hints since the last flush
   // The subscription to member-list pushes, and the link it rides on.
   std::vector<std::function<void(const MemberList&)>> listeners_;
   std::optional<wire::WatchHandle::Client> watch_handle_;

@@ -27,15 +27,22 @@ Reply decode(wire::OpResult::Reader result) {
       reply.value = to_std(result.getValue());
       reply.ttl_ms = result.getTtlMs();
       return reply;
-    case wire::Status::NOT_FOUND: reply.kind = Reply::Kind::not_found; return reply;
-    case wire::Status::STALE: reply.kind = Reply::Kind::stale; return reply;
-    case wire::Status::EXISTS: return failed(Errc::exists, "key already has a value");
+    case wire::Status::NOT_FOUND:
+      reply.kind = Reply::Kind::not_found;
+      return reply;
+    case wire::Status::STALE:
+      reply.kind = Reply::Kind::stale;
+      return reply;
+    case wire::Status::EXISTS:
+      return failed(Errc::exists, "key already has a value");
     case wire::Status::VERSION_MISMATCH:
       return failed(Errc::version_mismatch, "the item changed since it was read");
-    case wire::Status::TOO_LARGE: return failed(Errc::too_large, to_std(result.getMessage()));
+    case wire::Status::TOO_LARGE:
+      return failed(Errc::too_large, to_std(result.getMessage()));
     case wire::Status::OUT_OF_MEMORY:
       return failed(Errc::out_of_memory, to_std(result.getMessage()));
-    case wire::Status::INVALID: return failed(Errc::invalid_argument, to_std(result.getMessage()));
+    case wire::Status::INVALID:
+      return failed(Errc::invalid_argument, to_std(result.getMessage()));
   }
   return failed(Errc::protocol, "node answered with an unknown status");
 }
@@ -45,7 +52,9 @@ void encode(const ClusterView::Pending& pending, wire::Op::Builder out) {
   const Send& send = pending.send;
   out.setKey(data_of(op.key()));
   switch (send.kind) {
-    case OpKind::get: out.setGet(); break;
+    case OpKind::get:
+      out.setGet();
+      break;
     case OpKind::put: {
       auto put = out.initPut();
       put.setValue(data_of(send.repair ? std::string_view(send.repair_value)
@@ -58,8 +67,12 @@ void encode(const ClusterView::Pending& pending, wire::Op::Builder out) {
                            : static_cast<std::uint64_t>(op.options().ttl.count()));
       if (!send.repair) {
         switch (op.options().mode) {
-          case PutMode::upsert: options.setMode(wire::PutMode::UPSERT); break;
-          case PutMode::if_absent: options.setMode(wire::PutMode::IF_ABSENT); break;
+          case PutMode::upsert:
+            options.setMode(wire::PutMode::UPSERT);
+            break;
+          case PutMode::if_absent:
+            options.setMode(wire::PutMode::IF_ABSENT);
+            break;
           case PutMode::compare_and_set:
             options.setMode(wire::PutMode::COMPARE_AND_SET);
             options.setExpectedVersion(op.options().expected_version);
@@ -73,7 +86,9 @@ void encode(const ClusterView::Pending& pending, wire::Op::Builder out) {
       out.setDelete();
       out.setVersion(send.version);
       break;
-    case OpKind::has: out.setHas(); break;
+    case OpKind::has:
+      out.setHas();
+      break;
   }
 }
 
@@ -83,7 +98,7 @@ std::size_t wire_bytes(const ClusterView::Pending& pending) {
 
 }  // namespace
 
-std::vector<Member> ClusterView::live_owners(std::string_view key) {
+std::vector<Member> ClusterView::live_owners(std::string_view key, std::vector<Member>* skipped) {
   std::vector<Member> out;
   if (ring_.empty()) {
     return out;
@@ -94,6 +109,8 @@ std::vector<Member> ClusterView::live_owners(std::string_view key) {
     const Member& m = ring_members_[idx[i]];
     if (!down_error(m)) {
       out.push_back(m);
+    } else if (skipped != nullptr) {
+      skipped->push_back(m);
     }
   }
   return out;
@@ -114,13 +131,12 @@ std::vector<Member> ClusterView::previous_owners(std::string_view key,
                                         [&](const Member& c) { return c.name == m.name; });
     // A leaving node still holds its keys while it hands them over; a dead
     // or departed one does not.
-    const bool reachable = std::any_of(members_.members.begin(), members_.members.end(),
-                                       [&](const Member& c) {
-                                         return c.name == m.name &&
-                                                (c.state == MemberState::alive ||
-                                                 c.state == MemberState::suspect ||
-                                                 c.state == MemberState::leaving);
-                                       });
+    const bool reachable =
+        std::any_of(members_.members.begin(), members_.members.end(), [&](const Member& c) {
+          return c.name == m.name &&
+                 (c.state == MemberState::alive || c.state == MemberState::suspect ||
+                  c.state == MemberState::leaving);
+        });
     if (!is_current && reachable && !down_error(m)) {
       out.push_back(m);
     }
@@ -134,7 +150,11 @@ void ClusterView::dispatch(std::vector<KeyOp> ops) {
   for (auto& op : ops) {
     const bool write = op.kind() == OpKind::put || op.kind() == OpKind::del;
     const std::uint64_t version = write ? versions_.next() : 0;
-    auto owners = live_owners(op.key());
+    std::vector<Member> skipped;
+    auto owners = live_owners(op.key(), write ? &skipped : nullptr);
+    for (const auto& owner : skipped) {
+      add_hint(owner, op, version);
+    }
     auto previous = previous_owners(op.key(), owners);
     auto replicated = std::make_shared<ReplicatedOp>(std::move(op), version, std::move(owners),
                                                      std::move(previous), policy);
@@ -172,27 +192,26 @@ void ClusterView::flush(Outbox& outbox) {
     }
   }
   outbox.clear();
+  auto hinted = std::move(hinted_);
+  hinted_.clear();
+  for (const auto& name : hinted) {
+    flush_hints(name);
+  }
 }
 
 void ClusterView::handle_reply(Outbox& outbox, Pending& pending, Reply reply) {
+  const KeyOp& op = pending.op->op();
+  const bool write = op.kind() == OpKind::put || op.kind() == OpKind::del;
+  if (write && reply.kind == Reply::Kind::failed && reply.error &&
+      (reply.error->code == Errc::timeout || reply.error->code == Errc::unavailable)) {
+    // The replica may never have seen this write (a conditional put's copies
+    // included): it is owed a tombstone.
+    add_hint(pending.send.target, op, pending.send.version);
+  }
   if (pending.send.repair) {
-    return;  // best effort; a lost repair is redone by the next read
+    return;  // best effort; a lost read repair is redone by the next read
   }
   post(outbox, pending.op, pending.op->on_reply(pending.send.target, std::move(reply)));
-}
-
-std::optional<Error> ClusterView::down_error(const Member& member) {
-  auto it = down_.find(member.name);
-  if (it == down_.end()) {
-    return std::nullopt;
-  }
-  if (member.incarnation > it->second.incarnation ||
-      io_.provider->getTimer().now() >= it->second.retry_at) {
-    down_.erase(it);  // restarted, or time to try again
-    return std::nullopt;
-  }
-  return Error{Errc::unavailable,
-               "node " + member.name + " (" + member.address + ") is down: its connection broke"};
 }
 
 void ClusterView::send_batch(const Member& member, std::vector<Pending> pendings) {
@@ -241,9 +260,8 @@ void ClusterView::send_batch(const Member& member, std::vector<Pending> pendings
                                               std::to_string(ms) + " ms"});
           });
   ++calls_in_flight_;
-  tasks_.add(call.exclusiveJoin(kj::mv(deadline)).attach(kj::defer([this]() {
-    --calls_in_flight_;
-  })));
+  tasks_.add(
+      call.exclusiveJoin(kj::mv(deadline)).attach(kj::defer([this]() { --calls_in_flight_; })));
 }
 
 kj::Promise<void> ClusterView::settle(kj::Duration limit) {

@@ -5,7 +5,9 @@
 namespace discache::detail {
 namespace {
 
-bool is_read(OpKind kind) { return kind == OpKind::get || kind == OpKind::has; }
+bool is_read(OpKind kind) {
+  return kind == OpKind::get || kind == OpKind::has;
+}
 
 // Errors that another replica would answer the same way: stop at once.
 // (exists and version_mismatch only come from the one owner that decides a
@@ -150,11 +152,12 @@ std::vector<Send> ReplicatedOp::on_reply(const Member& from, Reply reply) {
         return finish_read_with_value(std::move(reply.value), reply.version, reply.ttl_ms);
       case Reply::Kind::not_found:
         missed_.push_back(from);
+        // A tombstone does not end the read: it may be one a client owed
+        // this replica for a write it missed (just below that write), so a
+        // newer value can be elsewhere. Anything older than it is a miss.
+        // (So a tombstone miss falls back even when plain misses do not.)
         tombstone_ = std::max(tombstone_, reply.version);
-        if (tombstone_ != 0) {
-          // Deleted: asking further could only find older copies.
-          next_ = owners_.size() + previous_.size();
-        } else if (!policy_.read_fallback_on_miss && next_ < owners_.size()) {
+        if (!policy_.read_fallback_on_miss && reply.version == 0 && next_ < owners_.size()) {
           next_ = owners_.size();  // skip other replicas, still ask previous owners
         }
         break;

@@ -83,9 +83,27 @@ TEST_CASE("a value older than a tombstone another replica holds is a miss, never
   ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b")}, {}, {});
   op.start();
   // a says deleted at version 100: nothing older may come back.
-  CHECK(op.on_reply(node("a"), miss(100)).empty());
+  auto next = op.on_reply(node("a"), miss(100));
+  REQUIRE(next.size() == 1);
+  CHECK(op.on_reply(node("b"), ok("old", 60)).empty());  // no repair of the old value
   REQUIRE(out.done);
   CHECK(out.result.error().is(Errc::not_found));
+}
+
+TEST_CASE("a value newer than a tombstone (a write the replica missed) is found and repaired") {
+  Outcome out;
+  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b")}, {}, {});
+  op.start();
+  // a holds a tombstone just below the write it missed (a client's hint).
+  auto next = op.on_reply(node("a"), miss(99));
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].target.name == "b");
+  auto repairs = op.on_reply(node("b"), ok("new", 100));
+  REQUIRE(out.result.has_value());
+  CHECK(out.result->value == "new");
+  REQUIRE(repairs.size() == 1);
+  CHECK(repairs[0].target.name == "a");
+  CHECK(repairs[0].version == 100);
 }
 
 TEST_CASE("without fallback on miss, a miss skips the other replicas but asks previous owners") {

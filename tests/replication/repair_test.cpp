@@ -79,7 +79,8 @@ KeyPair store_on_both(discache::Client& client, NodeProcess& steady, NodeProcess
 // Reads `keys` through each client for `duration` (bounded in count too);
 // returns how many reads returned a value. Any error other than a miss fails.
 int reads_returning_a_value(std::initializer_list<discache::Client*> readers,
-                            const std::vector<std::string>& keys, std::chrono::milliseconds duration) {
+                            const std::vector<std::string>& keys,
+                            std::chrono::milliseconds duration) {
   const auto until = Clock::now() + duration;
   int reads = 0;
   int values = 0;
@@ -156,21 +157,17 @@ TEST_CASE("a delete a frozen replica receives late: the deleted value never come
   check_gone_everywhere(keys.both(), {&steady, &lagging}, 5s);
 }
 
-// Fails today (product bug, see docs/replication-benchmarks-draft.md): a
-// client skips an owner it has marked down when it writes, nothing delivers
-// the missed delete later, and a read asks only the first owner that answers,
-// so the lagging replica keeps serving the deleted value. should_fail() keeps
-// the suite green meanwhile; remove it when the bug is fixed.
-TEST_CASE("a replica that missed a delete never serves the deleted value again" *
-          doctest::should_fail()) {
+// The client skips an owner it has marked down when it writes, and a read
+// asks only the first owner that answers: without the tombstones the client
+// owes the skipped replica (hinted handoff), it would keep serving the value.
+TEST_CASE("a replica that missed a delete never serves the deleted value again") {
   auto cluster = LocalCluster::start(two_replicas());
   REQUIRE_MESSAGE(cluster, cluster.error());
   INFO(cluster->logs());
-  // The lagging replica stays down for this client long enough for the
-  // deletes to skip it, then is asked again.
+  // The lagging replica stays down for this client while it is frozen, so
+  // the deletes skip it.
   discache::ClientOptions options;
   options.deadline = 500ms;
-  options.down_retry = 2000ms;
   auto client = cluster->connect_client(options);
   REQUIRE_MESSAGE(client, client.error().describe());
   NodeProcess& steady = cluster->node(0);
@@ -188,12 +185,61 @@ TEST_CASE("a replica that missed a delete never serves the deleted value again" 
   }
   REQUIRE(lagging.send_signal(SIGCONT));
 
-  // Reads for well past down_retry, from this client and from a fresh one:
-  // the tombstone on the steady replica must win, and repair the lagging one.
+  // This client asks the lagging replica again only once it answered the
+  // probe that carried the tombstones: from the first read on, no value.
+  CHECK(reads_returning_a_value({&*client}, keys.both(), 1s) == 0);
+  // The tombstones reached the lagging replica itself (not just masked by
+  // the steady one)...
+  check_gone_everywhere(keys.both(), {&steady, &lagging}, 5s);
+  // ...so a client that never saw the delete reads no value either. (It may
+  // start only now: in the instants after the replica resumes, a new
+  // connection can be served before the socket holding its tombstones.)
   auto fresh = cluster->connect_client();
   REQUIRE_MESSAGE(fresh, fresh.error().describe());
-  CHECK(reads_returning_a_value({&*client, &*fresh}, keys.both(), 4s) == 0);
-  check_gone_everywhere(keys.both(), {&steady, &lagging}, 2s);
+  CHECK(reads_returning_a_value({&*client, &*fresh}, keys.both(), 3s) == 0);
+}
+
+// The same for an overwrite: the replica that missed it must not go on
+// serving the older value (it is owed a tombstone just below the new write).
+TEST_CASE("a replica that missed an overwrite never serves the older value again") {
+  auto cluster = LocalCluster::start(two_replicas());
+  REQUIRE_MESSAGE(cluster, cluster.error());
+  INFO(cluster->logs());
+  discache::ClientOptions options;
+  options.deadline = 500ms;
+  auto client = cluster->connect_client(options);
+  REQUIRE_MESSAGE(client, client.error().describe());
+  NodeProcess& steady = cluster->node(0);
+  NodeProcess& lagging = cluster->node(1);
+  const KeyPair keys = store_on_both(*client, steady, lagging);
+
+  REQUIRE(lagging.send_signal(SIGSTOP));
+  CHECK(client->get(keys.lagging_first).has_value());  // times out on it: down
+  for (const auto& key : keys.both()) {
+    CHECK(client->put(key, "new value of " + key));
+  }
+  REQUIRE(lagging.send_signal(SIGCONT));
+
+  // Every read returns the new value: never the old one, never a miss.
+  const auto until = Clock::now() + 2s;
+  int reads = 0;
+  while (Clock::now() < until && reads < 2000) {
+    for (const auto& key : keys.both()) {
+      auto got = client->get(key);
+      ++reads;
+      REQUIRE_MESSAGE(got, "read of ", key, ": ", got.error().describe());
+      CHECK(*got == "new value of " + key);
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  // The lagging replica lost its old copy and got the new one by read repair.
+  const bool repaired = wait_until(
+      [&]() {
+        return direct_get(lagging.address(), keys.lagging_first) ==
+               "new value of " + keys.lagging_first + "\n";
+      },
+      5s);
+  CHECK(repaired);
 }
 
 TEST_CASE("discache-ctl owners --json lists both owners, each holding a stored key") {

@@ -13,18 +13,21 @@ struct ClientOptions {
   // host:port of nodes to learn the member list from, tried in order.
   std::vector<std::string> seeds{"127.0.0.1:7400"};
   // How long one node may take to answer. A get then asks the next replica
-  // and the node is marked down (ops skip it) for `down_retry`; a put counts
-  // that replica as failed. When every replica timed out the op fails with
-  // Errc::timeout, so a get takes at most `replicas` deadlines.
+  // and the node is marked down (ops skip it) until it answers a background
+  // probe; a put counts that replica as failed. When every replica timed out
+  // the op fails with Errc::timeout, so a get takes at most `replicas`
+  // deadlines, and a node that stops answering costs one deadline in all.
   std::chrono::milliseconds deadline{1000};
   // Connecting to one node (a seed or an owner) gives up after this long.
   std::chrono::milliseconds connect_timeout{1000};
   // Nodes push member-list changes to the client; as a fallback the list is
   // also re-read this often.
   std::chrono::milliseconds refresh_interval{1000};
-  // After a node's connection breaks, its operations fail fast with
-  // unavailable for this long, unless the member list shows it restarted.
-  std::chrono::milliseconds down_retry{1000};
+  // A node marked down (its connection broke, or it missed a deadline) is
+  // skipped until a probe (one call with no deadline) gets an answer; after
+  // a probe that failed (connection refused, say) the next one waits this
+  // long. A new incarnation in the member list probes at once.
+  std::chrono::milliseconds down_retry{500};
   // Replication factor N: copies of each key, on the first N nodes of the
   // ring. 0 uses the cluster's setting (discache-node --replicas, default 2).
   std::size_t replicas = 0;
