@@ -1,9 +1,9 @@
-#include <discache/client.hpp>
-
 #include <condition_variable>
+#include <discache/client.hpp>
 #include <future>
 #include <mutex>
 
+#include "caller_path.h"
 #include "client_core.h"
 #include "cluster_view.h"
 
@@ -134,12 +134,30 @@ Result run_one(Client& client, ClientCore& core, OpKind kind, std::string_view k
 
 }  // namespace
 
+namespace {
+
+// The caller's-thread fast path for a well-formed read, if it has the answer.
+std::optional<OpResult> read_here(ClientCore& core, OpKind kind, std::string_view key) {
+  if (core.on_loop_thread() || check_sizes(core.options(), key, {})) {
+    return std::nullopt;
+  }
+  return detail::CallerPath::try_read(core, kind, key);
+}
+
+}  // namespace
+
 std::expected<Item, Error> Client::get_item(std::string_view key) {
+  if (auto here = read_here(*core_, OpKind::get, key)) {
+    return detail::to_item(std::move(*here));
+  }
   return run_one<std::expected<Item, Error>>(*this, *core_, OpKind::get, key, {}, {},
                                              &detail::to_item);
 }
 
 GetResult Client::get(std::string_view key) {
+  if (auto here = read_here(*core_, OpKind::get, key)) {
+    return detail::to_get(std::move(*here));
+  }
   return run_one<GetResult>(*this, *core_, OpKind::get, key, {}, {}, &detail::to_get);
 }
 
@@ -148,8 +166,7 @@ VoidResult Client::put(std::string_view key, std::string_view value, PutOptions 
   return run_one<VoidResult>(*this, *core_, OpKind::put, key, value, options, &detail::to_void);
 }
 
-VoidResult Client::put_if_absent(std::string_view key, std::string_view value,
-                                 PutOptions options) {
+VoidResult Client::put_if_absent(std::string_view key, std::string_view value, PutOptions options) {
   options.mode = PutMode::if_absent;
   return run_one<VoidResult>(*this, *core_, OpKind::put, key, value, options, &detail::to_void);
 }
@@ -167,6 +184,9 @@ VoidResult Client::del(std::string_view key) {
 }
 
 BoolResult Client::has_key(std::string_view key) {
+  if (auto here = read_here(*core_, OpKind::has, key)) {
+    return detail::to_bool(std::move(*here));
+  }
   return run_one<BoolResult>(*this, *core_, OpKind::has, key, {}, {}, &detail::to_bool);
 }
 
@@ -234,10 +254,9 @@ MemberList Client::members() {
 }
 
 void Client::on_members_changed(std::function<void(const MemberList&)> listener) {
-  core_->run_on_loop(
-      [listener = std::move(listener)](ClusterView& view) mutable {
-        view.add_listener(std::move(listener));
-      });
+  core_->run_on_loop([listener = std::move(listener)](ClusterView& view) mutable {
+    view.add_listener(std::move(listener));
+  });
 }
 
 std::vector<Member> Client::owners(std::string_view key) {
@@ -249,7 +268,8 @@ std::vector<Member> Client::owners(std::string_view key) {
 
 std::vector<Replica> Client::locate(std::string_view key) {
   return ask_loop<std::vector<Replica>>(
-      *core_, [key](ClusterView& view, std::promise<std::vector<Replica>>& reply) {
+      *core_,
+      [key](ClusterView& view, std::promise<std::vector<Replica>>& reply) {
         view.locate(key, [&reply](std::vector<Replica> all) { reply.set_value(std::move(all)); });
       },
       false);
@@ -273,8 +293,10 @@ RingInfo Client::ring() {
 
 std::vector<NodeStats> Client::stats() {
   return ask_loop<std::vector<NodeStats>>(
-      *core_, [](ClusterView& view, std::promise<std::vector<NodeStats>>& reply) {
-        view.collect_stats([&reply](std::vector<NodeStats> all) { reply.set_value(std::move(all)); });
+      *core_,
+      [](ClusterView& view, std::promise<std::vector<NodeStats>>& reply) {
+        view.collect_stats(
+            [&reply](std::vector<NodeStats> all) { reply.set_value(std::move(all)); });
       },
       false);
 }

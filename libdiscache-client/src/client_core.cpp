@@ -34,9 +34,8 @@ std::expected<std::unique_ptr<ClientCore>, Error> ClientCore::start(ClientOption
   std::promise<std::expected<void, Error>> started;
   auto ready = started.get_future();
   core->thread_ = std::thread([raw = core.get(), &started]() {
-    raw->thread_main([&started](std::expected<void, Error> result) {
-      started.set_value(std::move(result));
-    });
+    raw->thread_main(
+        [&started](std::expected<void, Error> result) { started.set_value(std::move(result)); });
   });
   auto result = ready.get();
   if (!result) {
@@ -64,6 +63,7 @@ void ClientCore::thread_main(std::function<void(std::expected<void, Error>)> sta
   auto io = kj::setupAsyncIo();
   ClusterView view(io, options_);
   view_ = &view;
+  view.publish_routes_to(routes_);
   auto boot = view.bootstrap().wait(io.waitScope);
   const bool ok = boot.has_value();
   started(std::move(boot));  // the starter may return and destroy us if !ok
@@ -77,7 +77,14 @@ void ClientCore::thread_main(std::function<void(std::expected<void, Error>)> sta
   // Ops still queued complete with "shutting down" as they are destroyed here.
 }
 
+void ClientCore::track(KeyOp& op) {
+  if (op.kind() == OpKind::put || op.kind() == OpKind::del) {
+    op.hold(writes_.track(op.key()));
+  }
+}
+
 void ClientCore::submit(KeyOp op) {
+  track(op);
   auto lock = queue_.lockExclusive();
   lock->ops.push_back(std::move(op));
   if (lock->wake.get() != nullptr) {
@@ -89,6 +96,9 @@ void ClientCore::submit(KeyOp op) {
 void ClientCore::submit_many(std::vector<KeyOp> ops) {
   if (ops.empty()) {
     return;
+  }
+  for (auto& op : ops) {
+    track(op);
   }
   auto lock = queue_.lockExclusive();
   for (auto& op : ops) {
@@ -109,6 +119,10 @@ void ClientCore::run_on_loop(LoopTask task) {
   }
 }
 
+void ClientCore::report_unreachable(std::string node) {
+  run_on_loop([node = std::move(node)](ClusterView& view) { view.report_unreachable(node); });
+}
+
 kj::Promise<void> ClientCore::pump(ClusterView& view) {
   std::vector<KeyOp> ops;
   std::vector<LoopTask> tasks;
@@ -126,7 +140,7 @@ kj::Promise<void> ClientCore::pump(ClusterView& view) {
       sleep = kj::mv(paf.promise);
     }
   }
-  KJ_IF_MAYBE(s, sleep) {
+  KJ_IF_MAYBE (s, sleep) {
     return s->then([this, &view]() { return pump(view); });
   }
   for (auto& task : tasks) {

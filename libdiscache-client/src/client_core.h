@@ -1,14 +1,15 @@
 // The hand-off between application threads and the client's I/O thread.
 #pragma once
 
-#include <kj/mutex.h>
 #include <kj/async.h>
+#include <kj/mutex.h>
 
 #include <functional>
 #include <thread>
 #include <vector>
 
 #include "key_op.h"
+#include "route_snapshot.h"
 #include "single_flight.h"
 
 namespace discache::detail {
@@ -38,11 +39,22 @@ class ClientCore {
   const ClientOptions& options() const { return options_; }
   // The I/O thread's cluster view; only for code already on that thread.
   ClusterView* loop_view() const { return view_; }
+  // Any thread. The writes not yet answered by every replica.
+  const WritesInFlight& writes_in_flight() const { return writes_; }
+  // Any thread. The routing state for reads done on the caller's thread.
+  std::shared_ptr<const RouteSnapshot> route() const { return routes_.current(); }
+  // Any thread. Lives exactly as long as this core: callers' threads hold
+  // weak references to tell their connections for a closed client apart.
+  const std::shared_ptr<const int>& identity() const { return identity_; }
+  // Any thread. Has the I/O thread mark `node` down (a caller's thread found
+  // it unreachable); ops queued after this call already route around it.
+  void report_unreachable(std::string node);
 
  private:
   explicit ClientCore(ClientOptions options) : options_(std::move(options)) {}
   void thread_main(std::function<void(std::expected<void, Error>)> started);
   kj::Promise<void> pump(ClusterView& view);
+  void track(KeyOp& op);
 
   struct Queue {
     std::vector<KeyOp> ops;
@@ -57,6 +69,9 @@ class ClientCore {
   std::thread thread_;
   std::thread::id loop_thread_id_;
   ClusterView* view_ = nullptr;  // set and used on the I/O thread only
+  RouteBoard routes_;
+  WritesInFlight writes_;
+  std::shared_ptr<const int> identity_ = std::make_shared<const int>(0);
 };
 
 }  // namespace discache::detail

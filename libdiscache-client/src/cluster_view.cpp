@@ -188,11 +188,39 @@ void ClusterView::apply_members(MemberList list) {
     }
     ring_ = HashRing(std::move(names));
   }
+  publish_route();
   if (changed) {
     for (auto& listener : listeners_) {
       listener(members_);
     }
   }
+}
+
+void ClusterView::publish_routes_to(RouteBoard& board) {
+  route_board_ = &board;
+  publish_route();
+}
+
+void ClusterView::publish_route() {
+  if (route_board_ == nullptr) {
+    return;
+  }
+  auto snapshot = std::make_shared<RouteSnapshot>();
+  snapshot->ring = ring_;
+  snapshot->members = ring_members_;
+  for (const auto& m : ring_members_) {
+    // A node still owed tombstones is not read on callers' connections: the
+    // tombstones travel on this thread's connection and could arrive later.
+    snapshot->down.push_back(down_.contains(m.name) || hints_.contains(m.name));
+  }
+  snapshot->replicas = replicas();
+  const kj::TimePoint now = io_.provider->getTimer().now();
+  if (!previous_ring_.empty() && previous_until_ > now) {
+    snapshot->transition_until =
+        std::chrono::steady_clock::now() +
+        std::chrono::nanoseconds((previous_until_ - now) / kj::NANOSECONDS);
+  }
+  route_board_->publish(std::move(snapshot));
 }
 
 void ClusterView::on_pushed(MemberList list) {

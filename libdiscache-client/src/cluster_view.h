@@ -15,6 +15,7 @@
 #include "key_op.h"
 #include "node_connection.h"
 #include "replicated_op.h"
+#include "route_snapshot.h"
 #include "version_clock.h"
 
 namespace discache::detail {
@@ -57,6 +58,12 @@ class ClusterView {
   void locate(std::string_view key, std::move_only_function<void(std::vector<Replica>)> done);
   // Asks the member named (or addressed) `node` to drain.
   void drain(std::string_view node, std::move_only_function<void(std::expected<void, Error>)> done);
+  // Publishes a RouteSnapshot to `board` now and after every routing change,
+  // for blocking reads done on callers' threads (caller_path.cpp).
+  void publish_routes_to(RouteBoard& board);
+  // Another thread's connection to `name` broke or missed the deadline: mark
+  // it down here too, so the I/O thread routes around it at once.
+  void report_unreachable(const std::string& name) { drop_link(name, /*broken=*/true); }
   // Asks every member for its stats; `done` runs once all answered or failed.
   void collect_stats(std::move_only_function<void(std::vector<NodeStats>)> done);
 
@@ -95,6 +102,7 @@ class ClusterView {
   // During a ring transition: owners under the previous ring not in `current`.
   std::vector<Member> previous_owners(std::string_view key, const std::vector<Member>& current);
   std::size_t replicas() const;
+  void publish_route();
   void apply_members(MemberList list);
   kj::Promise<std::expected<MemberList, Error>> fetch_members(std::size_t candidate);
   std::vector<std::string> member_candidates() const;
@@ -127,6 +135,7 @@ class ClusterView {
   static constexpr std::size_t kMaxHintsPerNode = 100000;
   std::map<std::string, HintSet, std::less<>> hints_;
   std::vector<std::string> hinted_;  // names with new hints since the last flush
+  RouteBoard* route_board_ = nullptr;
   // The subscription to member-list pushes, and the link it rides on.
   std::vector<std::function<void(const MemberList&)>> listeners_;
   std::optional<wire::WatchHandle::Client> watch_handle_;

@@ -45,6 +45,7 @@ void ClusterView::mark_down(const std::string& name) {
     return;
   }
   down_.emplace(name, Down{m->incarnation});
+  publish_route();
   // Not from inside the callback that found the break: its link is still
   // being torn down.
   tasks_.add(kj::evalLater([this, name]() { start_probe(name); }));
@@ -60,6 +61,7 @@ void ClusterView::start_probe(const std::string& name) {
     // Gone for good, its keys handed over: nothing to wait for or owe.
     down_.erase(it);
     hints_.erase(name);
+    publish_route();
     return;
   }
   Down& down = it->second;
@@ -83,6 +85,7 @@ void ClusterView::on_probe_done(const std::string& name, std::uint64_t probe, bo
   if (answered) {
     // Back. Ops sent from now on follow the hints on this connection.
     down_.erase(it);
+    publish_route();
     flush_hints(name);
     return;
   }
@@ -132,6 +135,9 @@ void ClusterView::add_hint(const Member& owner, const KeyOp& op, std::uint64_t v
   const std::uint64_t tombstone = op.kind() == OpKind::del ? version : version - 1;
   auto [it, inserted] = hints_.try_emplace(owner.name, kMaxHintsPerNode);
   it->second.add(op.key(), tombstone);
+  if (inserted) {
+    publish_route();
+  }
   if (std::find(hinted_.begin(), hinted_.end(), owner.name) == hinted_.end()) {
     hinted_.push_back(owner.name);
   }
@@ -175,6 +181,7 @@ void ClusterView::send_hints(const Member& member, std::vector<Hint> hints,
           owed->second.acknowledged(*sent);
           if (owed->second.empty()) {
             hints_.erase(owed);
+            publish_route();  // callers' threads may read from it again
           }
         }
         done(true);

@@ -2,10 +2,11 @@
 #pragma once
 
 #include <discache/client.hpp>
-
 #include <expected>
 #include <functional>
 #include <string>
+
+#include "writes_in_flight.h"
 
 namespace discache::detail {
 
@@ -32,6 +33,9 @@ class KeyOp {
   const std::string& value() const { return value_; }
   const PutOptions& options() const { return options_; }
   std::size_t wire_bytes() const { return key_.size() + value_.size() + 64; }
+  // Keeps the write counted in flight for as long as this op lives (the
+  // I/O thread keeps it until every replica answered).
+  void hold(WritesInFlight::Token token) { in_flight_ = std::move(token); }
 
   // Runs the completion (on the client's I/O thread); later calls do nothing.
   void complete(OpResult result) {
@@ -48,6 +52,7 @@ class KeyOp {
   std::string value_;
   PutOptions options_;
   OpCompletion done_;
+  WritesInFlight::Token in_flight_;
 };
 
 }  // namespace discache::detail

@@ -53,6 +53,12 @@ struct ClientOptions {
   // Coalesce reads and writes on each connection (fewer syscalls per call);
   // false uses Cap'n Proto's own stream handling, for comparison.
   bool coalescing_transport = true;
+  // Blocking get / get_item / has_key do their I/O on the calling thread
+  // (a small KJ event loop and connections per thread, made on first use),
+  // saving two thread wake-ups per call; cases that need read repair or
+  // error handling still go through the client's I/O thread. A thread that
+  // runs a KJ event loop of its own always takes the I/O thread's path.
+  bool caller_thread_reads = true;
   // Largest key and value the client sends; bigger ones fail with
   // Errc::too_large before anything leaves the process.
   std::size_t max_key_bytes = 1024;
