@@ -54,8 +54,10 @@ class CallerLoop {
     // Connections of clients closed since are dropped here, on their thread.
     std::erase_if(links_, [](const Link& l) { return l.client.expired(); });
     for (auto& link : links_) {
-      if (link.client.lock() == core.identity() && link.node == member.name &&
-          link.address == member.address) {
+      // Same client without touching the reference counts.
+      const bool same_client =
+          !link.client.owner_before(core.identity()) && !core.identity().owner_before(link.client);
+      if (same_client && link.node == member.name && link.address == member.address) {
         return &link;
       }
     }
