@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -128,19 +129,42 @@ ClusterOptions two_replicas() {
   return options;
 }
 
-}  // namespace
+// A 3-node cluster with N=2; a client whose 500 ms deadline lets a frozen
+// replica time out quickly; two keys stored on node 0 (steady) and node 1
+// (lagging), one with each of them first.
+struct TwoReplicaScene {
+  LocalCluster cluster;
+  discache::Client client;
+  KeyPair keys;
+  discache::ClientOptions options;
+  NodeProcess& steady() { return cluster.node(0); }
+  NodeProcess& lagging() { return cluster.node(1); }
+};
 
-TEST_CASE("a delete a frozen replica receives late: the deleted value never comes back") {
+std::unique_ptr<TwoReplicaScene> two_replica_scene() {
   auto cluster = LocalCluster::start(two_replicas());
   REQUIRE_MESSAGE(cluster, cluster.error());
-  INFO(cluster->logs());
   discache::ClientOptions options;
   options.deadline = 500ms;
   auto client = cluster->connect_client(options);
   REQUIRE_MESSAGE(client, client.error().describe());
-  NodeProcess& steady = cluster->node(0);
-  NodeProcess& lagging = cluster->node(1);
-  const KeyPair keys = store_on_both(*client, steady, lagging);
+  auto scene = std::unique_ptr<TwoReplicaScene>(
+      new TwoReplicaScene{std::move(*cluster), std::move(*client), {}, options});
+  scene->keys = store_on_both(scene->client, scene->steady(), scene->lagging());
+  return scene;
+}
+
+}  // namespace
+
+TEST_CASE("a delete a frozen replica receives late: the deleted value never comes back") {
+  auto scene = two_replica_scene();
+  INFO(scene->cluster.logs());
+  auto* cluster = &scene->cluster;
+  auto* client = &scene->client;
+  const auto& options = scene->options;
+  NodeProcess& steady = scene->steady();
+  NodeProcess& lagging = scene->lagging();
+  const KeyPair& keys = scene->keys;
 
   // W=1: the steady replica's ack completes each delete; the frozen replica's
   // copy waits in its socket (the client gives up on it at the deadline).
@@ -161,18 +185,15 @@ TEST_CASE("a delete a frozen replica receives late: the deleted value never come
 // asks only the first owner that answers: without the tombstones the client
 // owes the skipped replica (hinted handoff), it would keep serving the value.
 TEST_CASE("a replica that missed a delete never serves the deleted value again") {
-  auto cluster = LocalCluster::start(two_replicas());
-  REQUIRE_MESSAGE(cluster, cluster.error());
-  INFO(cluster->logs());
   // The lagging replica stays down for this client while it is frozen, so
   // the deletes skip it.
-  discache::ClientOptions options;
-  options.deadline = 500ms;
-  auto client = cluster->connect_client(options);
-  REQUIRE_MESSAGE(client, client.error().describe());
-  NodeProcess& steady = cluster->node(0);
-  NodeProcess& lagging = cluster->node(1);
-  const KeyPair keys = store_on_both(*client, steady, lagging);
+  auto scene = two_replica_scene();
+  INFO(scene->cluster.logs());
+  auto* cluster = &scene->cluster;
+  auto* client = &scene->client;
+  NodeProcess& steady = scene->steady();
+  NodeProcess& lagging = scene->lagging();
+  const KeyPair& keys = scene->keys;
 
   // Freeze the lagging replica; a read that times out on it marks it down for
   // this client (the value still comes from the steady replica), so the
@@ -202,16 +223,11 @@ TEST_CASE("a replica that missed a delete never serves the deleted value again")
 // The same for an overwrite: the replica that missed it must not go on
 // serving the older value (it is owed a tombstone just below the new write).
 TEST_CASE("a replica that missed an overwrite never serves the older value again") {
-  auto cluster = LocalCluster::start(two_replicas());
-  REQUIRE_MESSAGE(cluster, cluster.error());
-  INFO(cluster->logs());
-  discache::ClientOptions options;
-  options.deadline = 500ms;
-  auto client = cluster->connect_client(options);
-  REQUIRE_MESSAGE(client, client.error().describe());
-  NodeProcess& steady = cluster->node(0);
-  NodeProcess& lagging = cluster->node(1);
-  const KeyPair keys = store_on_both(*client, steady, lagging);
+  auto scene = two_replica_scene();
+  INFO(scene->cluster.logs());
+  auto* client = &scene->client;
+  NodeProcess& lagging = scene->lagging();
+  const KeyPair& keys = scene->keys;
 
   REQUIRE(lagging.send_signal(SIGSTOP));
   CHECK(client->get(keys.lagging_first).has_value());  // times out on it: down
