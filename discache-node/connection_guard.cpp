@@ -27,8 +27,7 @@ std::string short_reason(const kj::Exception& e) {
 
 }  // namespace
 
-ConnectionGuard::ConnectionGuard(kj::AsyncIoStream& stream,
-                                 kj::Maybe<CoalescingStream&> coalescing,
+ConnectionGuard::ConnectionGuard(kj::AsyncIoStream& stream, kj::Maybe<CoalescingStream&> coalescing,
                                  const ConnectionLimits& limits, kj::Timer& timer, LimitLog& log,
                                  std::string peer)
     : inner_(stream),
@@ -52,8 +51,10 @@ kj::Promise<void> ConnectionGuard::idle_close() {
                      duration_text(limits_.idle_timeout) + " (--idle-timeout)";
   if (writes_pending_ > 0) {
     line += "; it does not read its answers (" + unsent_text() + ")";
+    log_.write(LimitKind::idle_not_reading, line);
+  } else {
+    log_.write(LimitKind::idle, line);
   }
-  log_.write(LimitKind::idle, line);
   return kj::READY_NOW;
 }
 
@@ -63,7 +64,7 @@ bool ConnectionGuard::answers_stuck() const {
   if (writes_pending_ == 0) {
     return false;
   }
-  KJ_IF_MAYBE(c, coalescing_) {
+  KJ_IF_MAYBE (c, coalescing_) {
     // The coalescing stream takes writes at once below its high-water mark:
     // a write pending with less queued is merely finishing this turn.
     return c->unsent_bytes() >= CoalescingStream::kHighWater;
@@ -82,8 +83,8 @@ kj::Promise<void> ConnectionGuard::wait_until_answers_move() {
     if (!said_not_reading_) {
       said_not_reading_ = true;
       log_.write(LimitKind::not_reading, "stopped reading requests from " + peer_ +
-                                             ": it does not read its answers (" +
-                                             unsent_text() + ")");
+                                             ": it does not read its answers (" + unsent_text() +
+                                             ")");
     }
   });
   return paf.promise.exclusiveJoin(kj::mv(warn)).then([this]() {
@@ -102,7 +103,7 @@ kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> ConnectionGuard::tryReadMessa
       .then(
           [this](Result&& message) -> Result {
             last_progress_ = timer_.now();
-            KJ_IF_MAYBE(m, message) {
+            KJ_IF_MAYBE (m, message) {
               count_call(*m->reader);
             }
             return kj::mv(message);
@@ -119,8 +120,8 @@ kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> ConnectionGuard::tryReadMessa
 
 void ConnectionGuard::count_call(capnp::MessageReader& message) {
   capnp::rpc::Message::Which which = capnp::rpc::Message::UNIMPLEMENTED;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions(
-                     [&]() { which = message.getRoot<capnp::rpc::Message>().which(); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions(
+                      [&]() { which = message.getRoot<capnp::rpc::Message>().which(); })) {
     (void)e;
     return;  // malformed: the RPC system refuses it itself
   }
@@ -128,10 +129,9 @@ void ConnectionGuard::count_call(capnp::MessageReader& message) {
     case capnp::rpc::Message::CALL:
     case capnp::rpc::Message::BOOTSTRAP:
       if (++calls_in_flight_ > limits_.max_calls_in_flight) {
-        log_.write(LimitKind::calls_in_flight,
-                   "closed connection from " + peer_ + ": more than " +
-                       std::to_string(limits_.max_calls_in_flight) +
-                       " calls in flight (--max-calls-in-flight)");
+        log_.write(LimitKind::calls_in_flight, "closed connection from " + peer_ + ": more than " +
+                                                   std::to_string(limits_.max_calls_in_flight) +
+                                                   " calls in flight (--max-calls-in-flight)");
         // The peer gets this in the RPC system's Abort message.
         kj::throwFatalException(KJ_EXCEPTION(
             FAILED, "too many calls in flight on one connection; finish calls before sending more",
@@ -143,7 +143,8 @@ void ConnectionGuard::count_call(capnp::MessageReader& message) {
         --calls_in_flight_;
       }
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -153,7 +154,7 @@ kj::Promise<void> ConnectionGuard::track_write(kj::Promise<void> write) {
   ++writes_pending_;
   auto moved = [this]() {
     --writes_pending_;
-    KJ_IF_MAYBE(f, answers_moved_) {
+    KJ_IF_MAYBE (f, answers_moved_) {
       (*f)->fulfill();
       answers_moved_ = nullptr;
     }
@@ -180,12 +181,16 @@ kj::Promise<void> ConnectionGuard::writeMessages(
   return track_write(kj::evalNow([&]() { return inner_.writeMessages(messages); }));
 }
 
-kj::Maybe<int> ConnectionGuard::getSendBufferSize() { return inner_.getSendBufferSize(); }
+kj::Maybe<int> ConnectionGuard::getSendBufferSize() {
+  return inner_.getSendBufferSize();
+}
 
-kj::Promise<void> ConnectionGuard::end() { return inner_.end(); }
+kj::Promise<void> ConnectionGuard::end() {
+  return inner_.end();
+}
 
 std::string ConnectionGuard::unsent_text() const {
-  KJ_IF_MAYBE(c, coalescing_) {
+  KJ_IF_MAYBE (c, coalescing_) {
     return std::to_string(c->unsent_bytes()) + " bytes unsent";
   }
   return "its socket's send buffer is full";

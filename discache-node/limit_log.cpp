@@ -11,7 +11,7 @@ void LimitLog::write(LimitKind kind, const std::string& line) {
   Kind& k = kinds_[static_cast<int>(kind)];
   ++k.total;
   const kj::TimePoint now = timer_.now();
-  KJ_IF_MAYBE(last, k.last_written) {
+  KJ_IF_MAYBE (last, k.last_written) {
     if (now - *last < kQuietPeriod) {
       ++k.suppressed;
       return;

@@ -10,7 +10,14 @@
 
 namespace discache::node {
 
-enum class LimitKind : std::uint8_t { idle, calls_in_flight, bad_message, not_reading, count };
+enum class LimitKind : std::uint8_t {
+  idle,              // closed: nothing moved for --idle-timeout
+  idle_not_reading,  // the same, with answers the peer never read
+  not_reading,       // stopped reading a peer's requests: it does not read
+  calls_in_flight,   // closed: over --max-calls-in-flight
+  bad_message,       // closed: an oversized or malformed frame
+  count
+};
 
 // Event-loop thread only.
 class LimitLog {
