@@ -78,7 +78,8 @@ void save(const std::string& dir, const std::string& name, char mode, const std:
 }
 
 std::string flat(capnp::MessageBuilder& message) {
-  auto b = capnp::messageToFlatArray(message).asBytes();
+  auto words = capnp::messageToFlatArray(message);  // kept: `b` points into it
+  auto b = words.asBytes();
   return std::string(reinterpret_cast<const char*>(b.begin()), b.size());
 }
 
@@ -160,6 +161,12 @@ int main(int argc, char** argv) {
     put.setValue(bytes("some value"));
     put.initOptions().setVersion(42);
     save(dir, "call-put", 1, std::string(1, '\x01') + flat(m));
+  }
+  {
+    // Regression: an empty value reached memcpy with a null pointer.
+    capnp::MallocMessageBuilder m;
+    m.initRoot<wire::Node::PutParams>().setKey(bytes("empty"));
+    save(dir, "call-put-empty-value", 1, std::string(1, '\x01') + flat(m));
   }
   {
     capnp::MallocMessageBuilder m;

@@ -32,7 +32,8 @@ namespace {
 using discache::fuzz::FuzzSession;
 
 void append(std::string& out, capnp::MessageBuilder& message) {
-  auto bytes = capnp::messageToFlatArray(message).asBytes();
+  auto words = capnp::messageToFlatArray(message);  // kept: `bytes` points into it
+  auto bytes = words.asBytes();
   out.append(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
 }
 

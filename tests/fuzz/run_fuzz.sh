@@ -14,5 +14,7 @@ mkdir -p "$work/corpus"
 
 
 
+# halt_on_error: undefined behaviour is a crash, saved like one.
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 exec "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
   -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" "$seeds"

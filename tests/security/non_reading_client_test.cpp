@@ -17,6 +17,7 @@
 
 #include "local_cluster.h"
 #include "raw_rpc.h"
+#include "sanitizer_build.h"
 #include "wait_until.h"
 
 namespace discache::testing {
@@ -113,7 +114,12 @@ TEST_CASE("a client that never reads its 1 MiB answers leaves the node's memory 
   }
   INFO("peak RSS ", peak_rss >> 20, " MiB with --memory ", kMemory >> 20, " MiB");
   CHECK(peak_rss > 0);
-  CHECK(peak_rss < kMemory + (40ull << 20));
+  // Under AddressSanitizer the RSS also holds ASan's quarantine of freed
+  // memory (up to 256 MiB: every 1 MiB answer sent goes there) and shadow
+  // memory, so the bound says nothing there; the rest of the test holds.
+  if (!kUnderAddressSanitizer) {
+    CHECK(peak_rss < kMemory + (40ull << 20));
+  }
 
   // Nothing moved on the greedy connection: --idle-timeout closes it.
   CHECK(hung_up(greedy, 15000));
