@@ -28,7 +28,9 @@ kj::Promise<size_t> CoalescingStream::tryRead(void* buffer, size_t min_bytes, si
   auto* out = static_cast<kj::byte*>(buffer);
   const size_t buffered = read_end_ - read_start_;
   const size_t take = kj::min(buffered, max_bytes);
-  memcpy(out, read_buffer_.data() + read_start_, take);
+  if (take > 0) {  // `out` may be null for an empty read (found by tests/fuzz)
+    memcpy(out, read_buffer_.data() + read_start_, take);
+  }
   read_start_ += take;
   if (take >= min_bytes) {
     return take;

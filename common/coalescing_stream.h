@@ -44,6 +44,10 @@ class CoalescingStream final : public kj::AsyncIoStream {
   void getsockname(struct sockaddr* addr, kj::uint* length) override;
   void getpeername(struct sockaddr* addr, kj::uint* length) override;
 
+  // Bytes written to this stream and not yet taken by the inner one: what a
+  // peer that does not read makes us hold.
+  size_t unsent_bytes() const { return queued_.size() + in_flight_.size(); }
+
  private:
   kj::Promise<size_t> read_more(kj::byte* out, size_t min_bytes, size_t max_bytes,
                                 size_t already);

@@ -275,7 +275,9 @@ PutResult ItemStore::put(const PutRequest& request, KeyHash hash, std::uint64_t 
   }
   ArenaBlock item = arena_.block(fresh);
   item.init_item(key, value.size());
-  std::memcpy(item.value_data(), value.data(), value.size());
+  if (!value.empty()) {  // an empty value's data() may be null (found by tests/fuzz)
+    std::memcpy(item.value_data(), value.data(), value.size());
+  }
   item.set_version(version);
   item.set_expiry(expiry);
 

@@ -73,6 +73,15 @@ class NodeMain {
                           "<n>",
                           "Connections beyond this are closed at once, with a log line "
                           "(default 10000; the open-file limit is raised to fit).")
+        .addOptionWithArg({"idle-timeout"}, KJ_BIND_METHOD(*this, set_idle_timeout),
+                          "<duration>",
+                          "Close a connection that moved no message either way for this long, "
+                          "with a log line (default 5m; 0 never). Clients reconnect on their "
+                          "next op.")
+        .addOptionWithArg({"max-calls-in-flight"}, KJ_BIND_METHOD(*this, set_max_calls),
+                          "<n>",
+                          "Calls one connection may have open (sent, answer not yet taken); "
+                          "a peer past this is disconnected, with a log line (default 16384).")
         .addOptionWithArg({"probe-interval"}, KJ_BIND_METHOD(*this, set_probe_interval),
                           "<duration>", "How often each peer is probed (default 250ms).")
         .addOptionWithArg({"suspect-after"}, KJ_BIND_METHOD(*this, set_suspect_after),
@@ -225,6 +234,24 @@ class NodeMain {
     return true;
   }
 
+  kj::MainBuilder::Validity set_idle_timeout(kj::StringPtr arg) {
+    auto ms = parse_duration_ms(arg.cStr());
+    if (!ms || *ms > 24 * 3'600'000) {
+      return "--idle-timeout wants a duration up to 24h, such as 30s or 5m (0: never)";
+    }
+    connection_limits_.idle_timeout = std::chrono::milliseconds(*ms);
+    return true;
+  }
+
+  kj::MainBuilder::Validity set_max_calls(kj::StringPtr arg) {
+    auto n = parse_count(arg);
+    if (!n || *n < 16 || *n > 1'000'000) {
+      return "--max-calls-in-flight must be a number from 16 to 1000000";
+    }
+    connection_limits_.max_calls_in_flight = *n;
+    return true;
+  }
+
   // Each connection is a file descriptor: lift the soft limit as far as the
   // hard one allows, and cap connections to what fits.
   void raise_open_file_limit() {
@@ -325,6 +352,7 @@ class NodeMain {
     ctx.cookie = cookie_;
     raise_open_file_limit();
     ctx.max_connections = max_connections_;
+    ctx.connection_limits = connection_limits_;
     Rebalancer rebalancer(ctx, peers, io.provider->getTimer());
     ctx.on_membership_change = [&rebalancer]() { rebalancer.membership_changed(); };
     auto drain_requested = kj::newPromiseAndFulfiller<void>();
@@ -339,7 +367,7 @@ class NodeMain {
                     .exclusiveJoin(drain_requested.promise.then(
                         []() { return kj::str("discache-ctl drain"); }));
     // The node keeps serving while it drains, so `work` runs on its own.
-    auto work = serve(*listener, ctx)
+    auto work = serve(*listener, ctx, io.provider->getTimer())
                     .exclusiveJoin(gossip.run())
                     .exclusiveJoin(run_expiry_sweeper(ctx.store, io.provider->getTimer(),
                                                       SweepSchedule{}, &NodeContext::now_ms))
@@ -404,6 +432,7 @@ class NodeMain {
   std::string cookie_;
   bool insecure_ = false;
   std::uint64_t max_connections_ = 10000;
+  ConnectionLimits connection_limits_;
   std::string cluster_ = "discache";
   StoreLimits limits_{limits::kDefaultMaxKeyBytes, limits::kDefaultMaxValueBytes};
 };

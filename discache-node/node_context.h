@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "connection_limits.h"
 #include "item_store.h"
 #include "sharded_store.h"
 #include "member_table.h"
@@ -64,6 +65,8 @@ struct NodeContext {
   std::string cookie;
   // Connections beyond this are closed on accept (--max-connections).
   std::uint64_t max_connections = 10000;
+  // What each connection may hold (--idle-timeout, --max-calls-in-flight).
+  ConnectionLimits connection_limits;
   // Set by main: the rebalancer's hook, and how a drain request stops the node.
   std::function<void()> on_membership_change;
   std::function<void()> request_drain;

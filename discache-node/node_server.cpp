@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "coalescing_stream.h"
+#include "connection_guard.h"
 #include "cookie.h"
 #include "discache.capnp.h"
 #include "member_wire.h"
@@ -313,16 +314,19 @@ std::string peer_of(kj::AsyncIoStream& stream) {
 }
 
 struct ServerConnection {
-  ServerConnection(kj::Own<kj::AsyncIoStream>&& stream_in, NodeContext& ctx)
+  ServerConnection(kj::Own<kj::AsyncIoStream>&& stream_in, kj::Maybe<CoalescingStream&> coalescing,
+                   std::string peer, NodeContext& ctx, kj::Timer& timer, LimitLog& log)
       : stream(kj::mv(stream_in)),
-        network(*stream, capnp::rpc::twoparty::Side::SERVER, wire_reader_options()),
-        rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(ctx, peer_of(*stream)))) {
-    // Bound what one connection can have in flight: a peer that sends calls
-    // without reading answers stops being read instead of growing our memory.
+        guard(*stream, coalescing, ctx.connection_limits, timer, log, peer),
+        network(guard, capnp::rpc::twoparty::Side::SERVER, wire_reader_options()),
+        rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(ctx, kj::mv(peer)))) {
+    // Bound the calls one connection can have waiting to run.
     rpc.setFlowLimit(kFlowLimitWords);
   }
   static constexpr std::size_t kFlowLimitWords = 4 * 1024 * 1024;  // 32 MiB of calls
   kj::Own<kj::AsyncIoStream> stream;
+  // Before the network, which reads and writes through it.
+  ConnectionGuard guard;
   capnp::TwoPartyVatNetwork network;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
 };
@@ -338,8 +342,9 @@ class ConnectionErrors final : public kj::TaskSet::ErrorHandler {
 };
 
 kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeContext& ctx,
-                              kj::TaskSet& tasks) {
-  return listener.accept().then([&listener, &ctx, &tasks](kj::Own<kj::AsyncIoStream>&& stream) {
+                              kj::Timer& timer, LimitLog& log, kj::TaskSet& tasks) {
+  return listener.accept().then([&listener, &ctx, &timer, &log,
+                                 &tasks](kj::Own<kj::AsyncIoStream>&& stream) {
     if (ctx.counters.connections >= ctx.max_connections) {
       // Over the limit: close at once (the peer sees DISCONNECTED), say so once
       // per burst rather than once per refused connection.
@@ -347,28 +352,41 @@ kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeContext& ctx
         std::cerr << "discache-node[" << ctx.members.self().name << "]: connection limit ("
                   << ctx.max_connections << ") reached; refusing new connections" << std::endl;
       }
-      return accept_loop(listener, ctx, tasks);
+      return accept_loop(listener, ctx, timer, log, tasks);
     }
-    if (ctx.coalesce) {
-      stream = kj::heap<CoalescingStream>(kj::mv(stream));
-    }
-    auto connection = kj::heap<ServerConnection>(kj::mv(stream), ctx);
-    auto done = connection->network.onDisconnect();
-    tasks.add(done.attach(kj::mv(connection)));
-    return accept_loop(listener, ctx, tasks);
+    auto peer = peer_of(*stream);
+    tasks.add(serve_connection(kj::mv(stream), kj::mv(peer), ctx, timer, log));
+    return accept_loop(listener, ctx, timer, log, tasks);
   });
 }
 
 }  // namespace
 
-kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeContext& context) {
+kj::Promise<void> serve_connection(kj::Own<kj::AsyncIoStream> stream, std::string peer,
+                                   NodeContext& context, kj::Timer& timer, LimitLog& log) {
+  kj::Maybe<CoalescingStream&> coalescing;
+  if (context.coalesce) {
+    auto wrapped = kj::heap<CoalescingStream>(kj::mv(stream));
+    coalescing = *wrapped;
+    stream = kj::mv(wrapped);
+  }
+  auto connection =
+      kj::heap<ServerConnection>(kj::mv(stream), coalescing, kj::mv(peer), context, timer, log);
+  // An idle connection ends like a broken one: destroying it closes the socket.
+  auto done = connection->network.onDisconnect().exclusiveJoin(connection->guard.idle_close());
+  return done.attach(kj::mv(connection));
+}
+
+kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeContext& context, kj::Timer& timer) {
   // Members are destroyed in reverse order: the tasks before their handler.
   struct Connections {
+    Connections(const NodeContext& ctx, kj::Timer& timer) : log(ctx.members.self().name, timer) {}
+    LimitLog log;
     ConnectionErrors errors;
     kj::TaskSet tasks{errors};
   };
-  auto connections = kj::heap<Connections>();
-  auto loop = accept_loop(listener, context, connections->tasks);
+  auto connections = kj::heap<Connections>(context, timer);
+  auto loop = accept_loop(listener, context, timer, connections->log, connections->tasks);
   return loop.attach(kj::mv(connections));
 }
 

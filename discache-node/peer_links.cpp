@@ -31,8 +31,18 @@ kj::Promise<wire::Node::Client> PeerLinks::link(const Member& member) {
   return NodeConnection::connect(network_, *endpoint, cookie_, self_name_)
       .then([this, member](kj::Own<NodeConnection> connection) {
         auto node = connection->node();
+        // A link the peer closed (it restarted, or found it idle) is
+        // forgotten at once, so the next call reconnects instead of failing.
+        const std::uint64_t id = next_id_++;
+        graveyard_.add(connection->on_disconnect().then([this, name = member.name, id]() {
+          KJ_IF_MAYBE(existing, links_.find(kj::StringPtr(name.c_str()))) {
+            if (existing->id == id) {
+              drop(name);
+            }
+          }
+        }));
         links_.upsert(kj::str(member.name.c_str()),
-                      Link{kj::mv(connection), member.incarnation, member.address},
+                      Link{kj::mv(connection), member.incarnation, member.address, id},
                       [this](Link& old, Link&& fresh) {
                         graveyard_.add(kj::evalLater([dead = kj::mv(old.connection)]() {}));
                         old = kj::mv(fresh);

@@ -33,8 +33,10 @@ class PeerLinks {
     kj::Own<NodeConnection> connection;
     std::uint64_t incarnation = 0;
     std::string address;
+    std::uint64_t id = 0;  // tells a link from a later one to the same peer
   };
   kj::HashMap<kj::String, Link> links_;
+  std::uint64_t next_id_ = 1;
   kj::Own<kj::TaskSet::ErrorHandler> errors_;
   kj::TaskSet graveyard_;  // connections are destroyed on a later turn
 };

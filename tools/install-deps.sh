@@ -8,6 +8,7 @@ packages=(
   capnproto libcapnp-dev libasio-dev libxxhash-dev doctest-dev libssl-dev
   memcached libmemcached-dev   # side-by-side benchmarks and comparison tests
   iproute2 procps              # network-namespace tests, process inspection
+  clang-19 libclang-rt-19-dev  # sanitizer build and libFuzzer (tools/run-sanitizers.sh)
 )
 
 missing=()

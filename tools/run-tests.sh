@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Set-up command (2): installs what is missing, builds, runs every test.
-# Last line: "N passed, N failed" (what CI reads); exit status non-zero on any failure.
+# Set-up command (2): installs what is missing, builds, runs every test twice:
+# in ./build (g++, as shipped) and in ./build-asan (clang with AddressSanitizer
+# and UndefinedBehaviorSanitizer, plus a bounded fuzz run; see
+# tools/run-sanitizers.sh).
+# Last line: "N passed, N failed" over both (what CI reads); exit status
+# non-zero on any failure. Extra arguments go to both `meson test` runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +14,12 @@ if ! tools/build.sh; then
   echo "0 passed, 1 failed"
   exit 1
 fi
+
+# The sanitizer build compiles while the plain suite runs: the tests mostly
+# wait on sockets and timers, and the build runs at low CPU priority so
+# timing-sensitive tests keep theirs.
+nice -n 15 tools/run-sanitizers.sh --build-only >build-asan.build.log 2>&1 &
+sanitizer_build=$!
 
 rm -f build/meson-logs/testlog.json
 meson test -C build --print-errorlogs --num-processes 2 "$@"
@@ -34,15 +44,32 @@ try:
                 failed += 1
 except FileNotFoundError:
     failed = 1
-print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+print(passed, failed, skipped)
 PY
 )
-if [ "$status" -eq 0 ] && [[ "$summary" != *" 0 failed"* ]]; then
+read -r passed failed skipped <<<"$summary"
+
+if wait "$sanitizer_build"; then
+  tools/run-sanitizers.sh --test-only "$@" | tee build-asan.test.log
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  read -r s_passed s_failed s_skipped <<<"$(tail -n 1 build-asan.test.log |
+    sed -E 's/^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?$/\1 \2 \4/')"
+else
+  tail -n 40 build-asan.build.log
+  echo "sanitizer build failed (log: build-asan.build.log)"
+  s_passed=0 s_failed=1 s_skipped=0
   status=1
 fi
-if [[ "$summary" == "0 passed, 0 failed"* ]]; then
-  summary="0 passed, 1 failed"   # no test ran: treat as failure
+passed=$((passed + ${s_passed:-0}))
+failed=$((failed + ${s_failed:-1}))
+skipped=$((skipped + ${s_skipped:-0}))
+
+if [ "$failed" -ne 0 ]; then
   status=1
 fi
-echo "$summary"
+if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1  # no test ran: treat as failure
+  status=1
+fi
+echo "$passed passed, $failed failed$([ "$skipped" -ne 0 ] && echo ", $skipped skipped")"
 exit "$status"

@@ -8,13 +8,14 @@
 #include <thread>
 #include <vector>
 
+// The whole class, not a declaration: clang checks the size of
+// move_only_function's parameter types (LoopTask takes a ClusterView&).
+#include "cluster_view.h"
 #include "key_op.h"
 #include "route_snapshot.h"
 #include "single_flight.h"
 
 namespace discache::detail {
-
-class ClusterView;
 
 // Any thread may submit; the I/O thread drains everything queued at each
 // wake-up, so many submissions cost one wake-up and leave as few batch calls.

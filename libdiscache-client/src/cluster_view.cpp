@@ -108,12 +108,16 @@ wire::Node::Client ClusterView::node_for(const Member& member) {
                 auto node = connection->node();
                 auto it = links_.find(name);
                 if (it != links_.end() && it->second.generation == generation) {
-                  // A broken connection marks the link down at once, so the next
-                  // op reconnects instead of waiting for a call to fail.
+                  // A connection that ends is forgotten at once, so the next op
+                  // reconnects instead of failing on the dead one. The node is
+                  // not marked down here: a node closes connections that sat
+                  // idle (--idle-timeout), which is no failure. A node that did
+                  // fail is marked down by the calls that were in flight on the
+                  // connection, or by the next op when it cannot reconnect.
                   tasks_.add(connection->on_disconnect().then([this, name, generation]() {
                     auto found = links_.find(name);
                     if (found != links_.end() && found->second.generation == generation) {
-                      drop_link(name, /*broken=*/true);
+                      drop_link(name);
                     }
                   }));
                   it->second.connection = kj::mv(connection);

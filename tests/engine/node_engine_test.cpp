@@ -9,6 +9,7 @@
 #include <string>
 
 #include "local_cluster.h"
+#include "sanitizer_build.h"
 #include "wait_until.h"
 
 using namespace discache::testing;
@@ -83,7 +84,11 @@ TEST_CASE(
   // draft.md, "RSS margin"): limit + 16 MiB.
   INFO("rss ", stats.rss_bytes, " bytes");
   CHECK(stats.rss_bytes > 0);
-  CHECK(stats.rss_bytes <= stats.memory_limit + 16 * kMiB);
+  // Under AddressSanitizer the RSS also holds ASan's quarantine of freed
+  // memory and shadow memory: the bound says nothing there.
+  if (!kUnderAddressSanitizer) {
+    CHECK(stats.rss_bytes <= stats.memory_limit + 16 * kMiB);
+  }
 
   // The most recently written keys are all there, with their values.
   for (std::uint64_t n = puts - 100; n < puts; ++n) {
