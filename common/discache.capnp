@@ -111,6 +111,9 @@ struct Stats {
   handoffRuns @17 :UInt64;    # ring changes this node moved keys for
   handoffKeys @18 :UInt64;    # copies sent to other nodes by those handoffs
   handoffPending @19 :Bool;   # a handoff is running now
+  threads @20 :UInt32;        # event-loop threads (--threads), one shard each
+  crossThreadOps @21 :UInt64; # ops that arrived on a thread not owning their key
+  crossThreadHops @22 :UInt64; # cross-thread jobs that carried them (ops/hops = batching)
 }
 
 interface Node {

@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "sharded_store.h"
+#include "shard_state.h"
 
 namespace discache::node {
 
@@ -19,12 +19,15 @@ struct SweepSchedule {
   // core at 100 ms), and a 64 MiB shard of 150-byte items (~450k blocks) is
   // swept every ~5.5 s.
   std::size_t blocks_per_tick = 8192;
+  // Expired tombstones dropped per tick: at 100 ms, 100k per second, far
+  // above the rate deletes can make them.
+  std::size_t tombstones_per_tick = 10'000;
 };
 
-// Event-loop thread only (the thread owning the store). Sweeps every
-// `schedule.interval` until the promise is cancelled; `now_ms` is the same
-// wall clock the store's callers pass.
-kj::Promise<void> run_expiry_sweeper(ShardedStore& store, kj::Timer& timer, SweepSchedule schedule,
+// The shard's owning thread only. Sweeps the shard's items and tombstones
+// every `schedule.interval` until the promise is cancelled; `now_ms` is the
+// same wall clock the shard's callers pass.
+kj::Promise<void> run_expiry_sweeper(ShardState& shard, kj::Timer& timer, SweepSchedule schedule,
                                      std::uint64_t (*now_ms)());
 
 }  // namespace discache::node

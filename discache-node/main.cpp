@@ -3,14 +3,15 @@
 #include <kj/async-unix.h>
 #include <kj/debug.h>
 #include <kj/main.h>
-
-#include <charconv>
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <charconv>
 #include <csignal>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "cookie.h"
@@ -18,16 +19,19 @@
 #include "discovery.h"
 #include "duration_text.h"
 #include "endpoint.h"
-#include "expiry_sweeper.h"
 #include "exit_code_context.h"
+#include "expiry_sweeper.h"
 #include "gossip_loop.h"
-#include "size_limits.h"
+#include "kj_duration.h"
+#include "listen_sockets.h"
 #include "node_context.h"
+#include "node_loop.h"
 #include "node_server.h"
 #include "rebalancer.h"
-#include "kj_duration.h"
 #include "resident_memory.h"
+#include "size_limits.h"
 #include "size_text.h"
+#include "worker_loops.h"
 
 namespace discache::node {
 namespace {
@@ -69,38 +73,38 @@ class NodeMain {
                           "other nodes must present it.")
         .addOption({"insecure"}, KJ_BIND_METHOD(*this, set_insecure),
                    "Allow listening on a non-loopback address without a cookie.")
-        .addOptionWithArg({"max-connections"}, KJ_BIND_METHOD(*this, set_max_connections),
-                          "<n>",
+        .addOptionWithArg({"max-connections"}, KJ_BIND_METHOD(*this, set_max_connections), "<n>",
                           "Connections beyond this are closed at once, with a log line "
                           "(default 10000; the open-file limit is raised to fit).")
-        .addOptionWithArg({"idle-timeout"}, KJ_BIND_METHOD(*this, set_idle_timeout),
-                          "<duration>",
+        .addOptionWithArg({"idle-timeout"}, KJ_BIND_METHOD(*this, set_idle_timeout), "<duration>",
                           "Close a connection that moved no message either way for this long, "
                           "with a log line (default 5m; 0 never). Clients reconnect on their "
                           "next op.")
-        .addOptionWithArg({"max-calls-in-flight"}, KJ_BIND_METHOD(*this, set_max_calls),
-                          "<n>",
+        .addOptionWithArg({"max-calls-in-flight"}, KJ_BIND_METHOD(*this, set_max_calls), "<n>",
                           "Calls one connection may have open (sent, answer not yet taken); "
                           "a peer past this is disconnected, with a log line (default 16384).")
         .addOptionWithArg({"probe-interval"}, KJ_BIND_METHOD(*this, set_probe_interval),
                           "<duration>", "How often each peer is probed (default 250ms).")
-        .addOptionWithArg({"suspect-after"}, KJ_BIND_METHOD(*this, set_suspect_after),
-                          "<duration>",
+        .addOptionWithArg({"suspect-after"}, KJ_BIND_METHOD(*this, set_suspect_after), "<duration>",
                           "Silence after which a peer is suspect (default 1500ms).")
         .addOptionWithArg({"dead-after"}, KJ_BIND_METHOD(*this, set_dead_after), "<duration>",
                           "Silence after which a peer is dead and leaves the ring (default 4s).")
-        .addOptionWithArg({"transport"}, KJ_BIND_METHOD(*this, set_transport),
-                          "<coalescing|plain>",
+        .addOptionWithArg({"transport"}, KJ_BIND_METHOD(*this, set_transport), "<coalescing|plain>",
                           "coalescing (default): read ahead and send each event-loop turn's "
                           "writes in one writev; plain: Cap'n Proto's own (for comparison).")
-        .addOptionWithArg({"drain-timeout"}, KJ_BIND_METHOD(*this, set_drain_timeout),
-                          "<duration>",
+        .addOptionWithArg({"drain-timeout"}, KJ_BIND_METHOD(*this, set_drain_timeout), "<duration>",
                           "On SIGTERM or drain, how long handing keys over may take before "
                           "the node exits anyway (default 30s).")
         .addOptionWithArg({"max-key-bytes"}, KJ_BIND_METHOD(*this, set_max_key), "<bytes>",
                           "Largest key accepted (default 1024).")
         .addOptionWithArg({"max-value-bytes"}, KJ_BIND_METHOD(*this, set_max_value), "<bytes>",
                           "Largest value accepted (default 1048576).")
+        .addOptionWithArg({"threads"}, KJ_BIND_METHOD(*this, set_threads), "<n>",
+                          "Event-loop threads, all accepting on the listen port "
+                          "(SO_REUSEPORT); each owns the keys whose hash falls in its shard "
+                          "of --memory, and ops that arrive on another thread's connection "
+                          "are handed to the owner in batches (default: the number of "
+                          "cores; 1 to 64; each shard needs at least 1 MiB).")
         .addOptionWithArg({"memory"}, KJ_BIND_METHOD(*this, set_memory), "<size>",
                           "Memory for items, their headers and the index, e.g. 512MiB or "
                           "2GiB (default 64MiB, memcached's default; 1MiB to 31GiB). When "
@@ -183,6 +187,30 @@ class NodeMain {
     }
     limits_.memory_bytes = *bytes;
     return true;
+  }
+
+  kj::MainBuilder::Validity set_threads(kj::StringPtr arg) {
+    auto n = parse_count(arg);
+    if (!n || *n < 1 || *n > kMaxThreads) {
+      return "--threads must be a number from 1 to 64";
+    }
+    threads_ = static_cast<std::size_t>(*n);
+    return true;
+  }
+
+  // The loops to run: --threads, or one per core; never so many that a
+  // shard would get less than 1 MiB of --memory.
+  std::size_t loop_count() {
+    const std::size_t fit = std::max<std::size_t>(1, limits_.memory_bytes / kMinShardBytes);
+    if (threads_ != 0) {
+      if (threads_ > fit) {
+        context_.exitError(kj::str("--threads ", threads_, " needs at least ", threads_,
+                                   " MiB of --memory (1 MiB per thread's shard)"));
+      }
+      return threads_;
+    }
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    return std::min({cores, fit, kMaxThreads});
   }
 
   kj::MainBuilder::Validity set_eviction(kj::StringPtr arg) {
@@ -309,30 +337,42 @@ class NodeMain {
     // Signals are captured before any thread exists, as KJ requires.
     kj::UnixEventPort::captureSignal(SIGTERM);
     kj::UnixEventPort::captureSignal(SIGINT);
+    const std::size_t loops = loop_count();
+    auto sockets = open_listen_sockets(listen_, loops);
+    if (!sockets) {
+      context_.exitError(kj::str("discache-node: ", sockets.error().message.c_str()));
+    }
     auto io = kj::setupAsyncIo();
     auto& network = io.provider->getNetwork();
-
-    kj::Own<kj::ConnectionReceiver> listener;
-    KJ_IF_MAYBE(error, kj::runCatchingExceptions([&]() {
-      auto address = network.parseAddress(listen_.host, listen_.port).wait(io.waitScope);
-      listener = address->listen();
-    })) {
-      context_.exitError(kj::str("discache-node: cannot listen on ", listen_.to_string().c_str(), ": ",
-                                 error->getDescription()));
-    }
+    auto listener = io.lowLevelProvider->wrapListenSocketFd(
+        sockets->fds[0], kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
     Endpoint bound = listen_;
-    bound.port = static_cast<std::uint16_t>(listener->getPort());
+    bound.port = sockets->port;
     const std::string name = name_.empty() ? bound.to_string() : name_;
 
     auto log_change = [name](const std::string& what) {
       std::cerr << "discache-node[" << name << "]: " << what << std::endl;
     };
     NodeContext ctx(Member{name, bound.to_string(), MemberState::alive, incarnation_now()},
-                    replicas_, limits_, log_change);
+                    replicas_, limits_, log_change, loops);
+    // Tools and tests read the address from this line: keep its form.
     std::cerr << "discache-node[" << name << "]: listening on " << bound.to_string() << std::endl;
-    std::cerr << "discache-node[" << name << "]: memory " << format_size(limits_.memory_bytes)
-              << ", eviction " << to_string(limits_.eviction) << ", largest item "
+    std::cerr << "discache-node[" << name << "]: " << loops << (loops == 1 ? " thread" : " threads")
+              << ", memory " << format_size(limits_.memory_bytes) << ", eviction "
+              << to_string(limits_.eviction) << ", largest item "
               << ctx.store.shard(0).max_item_bytes() << " bytes" << std::endl;
+    ctx.coalesce = coalesce_;
+    ctx.cookie = cookie_;
+    raise_open_file_limit();
+    ctx.max_connections = max_connections_;
+    ctx.connection_limits = connection_limits_;
+    NodeLoop main_loop(ctx, 0, io.provider->getTimer());
+    std::optional<WorkerLoops> workers;
+    try {
+      workers.emplace(ctx, std::vector<int>(sockets->fds.begin() + 1, sockets->fds.end()));
+    } catch (const std::exception& e) {
+      context_.exitError(kj::str("discache-node: cannot start its threads: ", e.what()));
+    }
 
     PeerLinks peers(network, name, cookie_);
     GossipLoop gossip(ctx, network, peers, io.provider->getTimer(), seeds_, timing_);
@@ -348,13 +388,12 @@ class NodeMain {
           discover_, Discovery::Self{cluster_, name, bound, cookie_},
           [&discovered](Endpoint found) { discovered.push(std::move(found)); });
     }
-    ctx.coalesce = coalesce_;
-    ctx.cookie = cookie_;
-    raise_open_file_limit();
-    ctx.max_connections = max_connections_;
-    ctx.connection_limits = connection_limits_;
-    Rebalancer rebalancer(ctx, peers, io.provider->getTimer());
-    ctx.on_membership_change = [&rebalancer]() { rebalancer.membership_changed(); };
+    Rebalancer rebalancer(main_loop, peers, io.provider->getTimer());
+    ctx.on_membership_change = [&rebalancer, &main_loop]() {
+      rebalancer.membership_changed();
+      main_loop.broadcast_members();
+    };
+    main_loop.broadcast_members();
     auto drain_requested = kj::newPromiseAndFulfiller<void>();
     ctx.request_drain = [&fulfiller = *drain_requested.fulfiller]() {
       fulfiller.fulfill();  // a second request is a no-op
@@ -367,10 +406,10 @@ class NodeMain {
                     .exclusiveJoin(drain_requested.promise.then(
                         []() { return kj::str("discache-ctl drain"); }));
     // The node keeps serving while it drains, so `work` runs on its own.
-    auto work = serve(*listener, ctx, io.provider->getTimer())
+    auto work = serve(*listener, main_loop)
                     .exclusiveJoin(gossip.run())
-                    .exclusiveJoin(run_expiry_sweeper(ctx.store, io.provider->getTimer(),
-                                                      SweepSchedule{}, &NodeContext::now_ms))
+                    .exclusiveJoin(run_expiry_sweeper(main_loop.shard(), io.provider->getTimer(),
+                                                      SweepSchedule{}, &node_now_ms))
                     .exclusiveJoin(join_discovered(discovered, gossip))
                     .eagerlyEvaluate([](kj::Exception&& e) {
                       KJ_LOG(ERROR, "node stopped serving", e.getDescription());
@@ -385,6 +424,7 @@ class NodeMain {
     gossip.announce_self(MemberState::leaving).wait(io.waitScope);
     rebalancer.drain(to_kj(drain_timeout_)).wait(io.waitScope);
     gossip.announce_self(MemberState::left).wait(io.waitScope);
+    workers->stop();
     std::cerr << "discache-node[" << name << "]: left the cluster" << std::endl;
     return true;
   }
@@ -417,13 +457,16 @@ class NodeMain {
   }
 
   // Incarnations must grow across restarts of a node with the same name.
-  static std::uint64_t incarnation_now() { return NodeContext::now_ms(); }
+  static std::uint64_t incarnation_now() { return node_now_ms(); }
 
   kj::ProcessContext& context_;
   Endpoint listen_{"127.0.0.1", 7400};
   std::vector<Endpoint> seeds_;
   std::string name_;
   std::uint32_t replicas_ = 2;
+  static constexpr std::size_t kMaxThreads = 64;
+  static constexpr std::uint64_t kMinShardBytes = 1ull << 20;
+  std::size_t threads_ = 0;  // 0: one per core
   FailureTiming timing_;
   std::vector<DiscoverySpec> discover_;
   std::chrono::milliseconds drain_timeout_{30000};

@@ -1,83 +1,84 @@
-// State one node's event loop shares between its RPC server and its loops.
+// What a node's event loops share: the store's shards, the member list and
+// the settings every connection obeys.
 #pragma once
 
+#include <kj/async.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "connection_limits.h"
-#include "item_store.h"
-#include "sharded_store.h"
 #include "member_table.h"
-#include "member_watchers.h"
-#include "tombstones.h"
-#include "version_clock.h"
+#include "node_clock.h"
+#include "shard_state.h"
+#include "sharded_store.h"
 
 namespace discache::node {
 
-struct NodeCounters {
-  std::uint64_t gets = 0;
-  std::uint64_t hits = 0;
-  std::uint64_t misses = 0;
-  std::uint64_t puts = 0;
-  std::uint64_t deletes = 0;
-  std::uint64_t calls = 0;
-  std::uint64_t batch_calls = 0;
-  std::uint64_t connections = 0;
+class NodeLoop;
+
+// Main loop only: what the control plane did.
+struct ControlCounters {
   std::uint64_t handoff_runs = 0;   // ring changes this node moved keys for
   std::uint64_t handoff_keys = 0;   // copies sent to other nodes
   bool handoff_pending = false;     // a handoff is running
-  std::uint64_t refused_logins = 0; // wrong or missing cookie
-  std::uint64_t refused_connections = 0;  // over --max-connections
 };
 
-// Event-loop thread only.
-struct NodeContext {
-  // `log` gets one line per membership change; watchers are told too.
-  NodeContext(Member self, std::uint32_t replicas, StoreLimits limits,
-              MemberTable::ChangeLog log)
-      : store(limits),
-        versions(static_cast<std::uint16_t>(std::hash<std::string>{}(self.name))),
-        watchers([this]() { return members.snapshot(MemberTable::Clock::now()); }),
-        members(std::move(self), replicas, [this, log = std::move(log)](const std::string& what) {
-          log(what);
-          watchers.changed();
-          if (on_membership_change) {
-            on_membership_change();
-          }
-        }) {}
+// Any loop: counted where connections arrive, read by stats().
+struct ConnectionCounters {
+  std::atomic<std::uint64_t> open{0};
+  std::atomic<std::uint64_t> refused_logins{0};       // wrong or missing cookie
+  std::atomic<std::uint64_t> refused_connections{0};  // over --max-connections
+};
 
-  // One shard today: the node runs one event loop (see sharded_store.h).
+// A node runs `loops` event-loop threads; loop 0 is the main thread. Who may
+// touch what:
+// - shard i (store.shard(i), shards[i]): loop i only;
+// - members, counters, the two hooks: loop 0 only (other loops ask it with
+//   NodeLoop::run_on(0, ...));
+// - the settings below the members: written before any loop serves, then
+//   read-only from every loop;
+// - connections: any loop (atomics).
+struct NodeContext {
+  // `log` gets one line per membership change; on_membership_change runs
+  // after it.
+  NodeContext(Member self, std::uint32_t replicas, StoreLimits limits, MemberTable::ChangeLog log,
+              std::size_t loops = 1);
+
+  std::size_t loop_count() const { return shards.size(); }
+  const std::string& name() const { return name_; }
+
   ShardedStore store;
-  // Deletes are remembered for a minute: far longer than any in-flight
-  // repair or handoff, short enough to stay small.
-  Tombstones tombstones{60'000, 1'000'000};
-  // Versions for writes that arrive without one (single-key calls, tools).
-  // (Initialized from the node's name, before `members` takes it.)
-  VersionClock versions;
-  MemberWatchers watchers;  // before members: members' callback uses it
+  std::vector<std::unique_ptr<ShardState>> shards;
   MemberTable members;
-  NodeCounters counters;
+  ControlCounters counters;
+  ConnectionCounters connections;
+
   // Wrap accepted sockets in a CoalescingStream (--transport coalescing).
   bool coalesce = true;
   // The cluster's cookie; empty: none required (loopback-only nodes).
   std::string cookie;
-  // Connections beyond this are closed on accept (--max-connections).
+  // Connections beyond this are closed on accept (--max-connections), over
+  // all loops together.
   std::uint64_t max_connections = 10000;
   // What each connection may hold (--idle-timeout, --max-calls-in-flight).
   ConnectionLimits connection_limits;
+  // The loops, by index, once each has started (NodeLoop registers itself);
+  // a loop's object is only used on its own thread, through its executor.
+  std::vector<NodeLoop*> loops;
+  std::vector<kj::Own<const kj::Executor>> executors;
   // Set by main: the rebalancer's hook, and how a drain request stops the node.
   std::function<void()> on_membership_change;
   std::function<void()> request_drain;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
-  // Wall-clock milliseconds: item versions and expiry.
-  static std::uint64_t now_ms() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-  }
+ private:
+  std::string name_;
 };
 
 }  // namespace discache::node

@@ -1,8 +1,9 @@
 #include "node_server.h"
 
-#include <capnp/rpc-twoparty.h>
 #include <arpa/inet.h>
+#include <capnp/rpc-twoparty.h>
 #include <kj/debug.h>
+#include <kj/vector.h>
 #include <netinet/in.h>
 
 #include <iostream>
@@ -13,280 +14,294 @@
 #include "discache.capnp.h"
 #include "member_wire.h"
 #include "node_connection.h"
+#include "node_loop.h"
 #include "resident_memory.h"
 #include "wire_text.h"
 
 namespace discache::node {
 namespace {
 
-wire::Status to_wire(StoreStatus status) {
-  switch (status) {
-    case StoreStatus::ok: return wire::Status::OK;
-    case StoreStatus::not_found: return wire::Status::NOT_FOUND;
-    case StoreStatus::exists: return wire::Status::EXISTS;
-    case StoreStatus::version_mismatch: return wire::Status::VERSION_MISMATCH;
-    case StoreStatus::too_large: return wire::Status::TOO_LARGE;
-    case StoreStatus::invalid: return wire::Status::INVALID;
-    case StoreStatus::out_of_memory: return wire::Status::OUT_OF_MEMORY;
-  }
-  return wire::Status::INVALID;
-}
+using Message = kj::Own<capnp::MallocMessageBuilder>;
 
-PutMode to_store(wire::PutMode mode) {
-  switch (mode) {
-    case wire::PutMode::UPSERT: return PutMode::upsert;
-    case wire::PutMode::IF_ABSENT: return PutMode::if_absent;
-    case wire::PutMode::COMPARE_AND_SET: return PutMode::compare_and_set;
-  }
-  return PutMode::upsert;
-}
-
-// The operations themselves, shared by the single-key calls and batch().
-class Operations {
- public:
-  explicit Operations(NodeContext& ctx) : ctx_(ctx) {}
-
-  void get(capnp::Data::Reader key, wire::OpResult::Builder out) {
-    ++ctx_.counters.gets;
-    const ItemView* item = ctx_.store.find(view_of(key), NodeContext::now_ms());
-    if (item == nullptr) {
-      ++ctx_.counters.misses;
-      out.setStatus(wire::Status::NOT_FOUND);
-      // A tombstone's version tells the client a replica's copy is older.
-      out.setVersion(ctx_.tombstones.version(view_of(key), NodeContext::now_ms()));
-      return;
-    }
-    ++ctx_.counters.hits;
-    out.setStatus(wire::Status::OK);
-    out.setValue(data_of(item->value));
-    out.setVersion(item->version);
-    out.setTtlMs(item->ttl_ms);
-  }
-
-  void put(capnp::Data::Reader key, capnp::Data::Reader value, wire::PutOptions::Reader options,
-           wire::OpResult::Builder out) {
-    ++ctx_.counters.puts;
-    const std::uint64_t now = NodeContext::now_ms();
-    std::uint64_t version = options.getVersion();
-    if (version != 0 && options.getMode() == wire::PutMode::UPSERT && !is_newer(key, version, now)) {
-      out.setStatus(wire::Status::STALE);
-      return;
-    }
-    if (version == 0) {
-      version = ctx_.versions.next();
-    }
-    PutRequest request{view_of(key),
-                       view_of(value),
-                       options.getTtlMs(),
-                       to_store(options.getMode()),
-                       options.getExpectedVersion(),
-                       version};
-    auto result = ctx_.store.put(request, now);
-    if (result.status == StoreStatus::ok) {
-      ctx_.tombstones.erase(view_of(key));
-    }
-    out.setStatus(to_wire(result.status));
-    out.setVersion(result.version);
-    if (result.status == StoreStatus::too_large) {
-      out.setMessage(ctx_.store.explain_too_large(key.size(), value.size()).c_str());
-    } else if (result.status == StoreStatus::out_of_memory) {
-      out.setMessage(kj::str("no room for ", key.size() + value.size(),
-                             " bytes even after evicting; memory is ",
-                             ctx_.store.memory_limit(), " bytes"));
-    } else if (result.status == StoreStatus::invalid) {
-      out.setMessage("empty key");
-    }
-  }
-
-  void erase(capnp::Data::Reader key, std::uint64_t version, wire::OpResult::Builder out) {
-    ++ctx_.counters.deletes;
-    const std::uint64_t now = NodeContext::now_ms();
-    if (version != 0 && !is_newer(key, version, now)) {
-      out.setStatus(wire::Status::STALE);  // a newer value (or delete) is here
-      return;
-    }
-    if (version == 0) {
-      version = ctx_.versions.next();
-    }
-    ctx_.tombstones.add(view_of(key), version, now);
-    out.setStatus(to_wire(ctx_.store.erase(view_of(key), now)));
-    out.setVersion(version);
-  }
-
-  // Whether a write at `version` beats what this node holds for `key`.
-  bool is_newer(capnp::Data::Reader key, std::uint64_t version, std::uint64_t now) {
-    if (ctx_.tombstones.version(view_of(key), now) >= version) {
-      return false;
-    }
-    const ItemView* item = ctx_.store.find(view_of(key), now);
-    return item == nullptr || item->version < version;
-  }
-
-  bool has(capnp::Data::Reader key) {
-    return ctx_.store.find(view_of(key), NodeContext::now_ms()) != nullptr;
-  }
-
-  void apply(wire::Op::Reader op, wire::OpResult::Builder out) {
-    switch (op.which()) {
-      case wire::Op::GET: get(op.getKey(), out); return;
-      case wire::Op::PUT: {
-        auto put_op = op.getPut();
-        put(op.getKey(), put_op.getValue(), put_op.getOptions(), out);
-        return;
-      }
-      case wire::Op::DELETE: erase(op.getKey(), op.getVersion(), out); return;
-      case wire::Op::HAS:
-        out.setStatus(has(op.getKey()) ? wire::Status::OK : wire::Status::NOT_FOUND);
-        return;
-    }
-    out.setStatus(wire::Status::INVALID);
-    out.setMessage("unknown operation");
-  }
-
- private:
-  NodeContext& ctx_;
+// A loop's shard figures, copied out on the loop that owns them.
+struct ShardFigures {
+  ShardCounters counters;
+  std::uint64_t items = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t memory_used = 0;
+  std::uint64_t memory_limit = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t expirations = 0;
+  ControlCounters control;  // loop 0's only
 };
 
 class NodeImpl final : public wire::Node::Server {
  public:
-  explicit NodeImpl(NodeContext& ctx) : ctx_(ctx), ops_(ctx) {}
+  explicit NodeImpl(NodeLoop& loop) : loop_(loop), node_(loop.node()) {}
 
-  MemberList snapshot() const { return ctx_.members.snapshot(MemberTable::Clock::now()); }
-
+  // The single-key calls (the client's blocking reads use get and has) run
+  // at once when the key is this loop's; otherwise they take batch()'s path
+  // with one op, so they reach the owner with the same rules.
   kj::Promise<void> get(GetContext context) override {
-    ++ctx_.counters.calls;
-    ops_.get(context.getParams().getKey(), context.getResults().initResult());
-    return kj::READY_NOW;
+    ++loop_.shard().counters.calls;
+    auto key = context.getParams().getKey();
+    const KeyHash hash = hash_key(view_of(key));
+    if (loop_.owns(hash)) {
+      loop_.local_ops().get(key, hash, context.getResults().initResult());
+      return kj::READY_NOW;
+    }
+    return one_op([key](wire::Op::Builder op) {
+             op.setKey(key);
+             op.setGet();
+           })
+        .then([context](Message answer) mutable {
+          context.getResults().setResult(first_result(answer));
+        });
   }
 
   kj::Promise<void> put(PutContext context) override {
-    ++ctx_.counters.calls;
+    ++loop_.shard().counters.calls;
     auto params = context.getParams();
-    ops_.put(params.getKey(), params.getValue(), params.getOptions(),
-             context.getResults().initResult());
-    return kj::READY_NOW;
+    const KeyHash hash = hash_key(view_of(params.getKey()));
+    if (loop_.owns(hash)) {
+      loop_.local_ops().put(params.getKey(), hash, params.getValue(), params.getOptions(),
+                            context.getResults().initResult());
+      return kj::READY_NOW;
+    }
+    return one_op([params](wire::Op::Builder op) {
+             op.setKey(params.getKey());
+             auto put = op.initPut();
+             put.setValue(params.getValue());
+             put.setOptions(params.getOptions());
+           })
+        .then([context](Message answer) mutable {
+          context.getResults().setResult(first_result(answer));
+        });
   }
 
   kj::Promise<void> delete_(DeleteContext context) override {
-    ++ctx_.counters.calls;
-    ops_.erase(context.getParams().getKey(), 0, context.getResults().initResult());
-    return kj::READY_NOW;
+    ++loop_.shard().counters.calls;
+    auto key = context.getParams().getKey();
+    const KeyHash hash = hash_key(view_of(key));
+    if (loop_.owns(hash)) {
+      loop_.local_ops().erase(key, hash, 0, context.getResults().initResult());
+      return kj::READY_NOW;
+    }
+    return one_op([key](wire::Op::Builder op) {
+             op.setKey(key);
+             op.setDelete();
+           })
+        .then([context](Message answer) mutable {
+          context.getResults().setResult(first_result(answer));
+        });
   }
 
   kj::Promise<void> has(HasContext context) override {
-    ++ctx_.counters.calls;
-    context.getResults().setFound(ops_.has(context.getParams().getKey()));
-    return kj::READY_NOW;
+    ++loop_.shard().counters.calls;
+    auto key = context.getParams().getKey();
+    const KeyHash hash = hash_key(view_of(key));
+    if (loop_.owns(hash)) {
+      context.getResults().setFound(loop_.local_ops().has(key, hash));
+      return kj::READY_NOW;
+    }
+    return one_op([key](wire::Op::Builder op) {
+             op.setKey(key);
+             op.setHas();
+           })
+        .then([context](Message answer) mutable {
+          context.getResults().setFound(first_result(answer).getStatus() == wire::Status::OK);
+        });
   }
 
   kj::Promise<void> batch(BatchContext context) override {
-    ++ctx_.counters.calls;
-    ++ctx_.counters.batch_calls;
+    ++loop_.shard().counters.calls;
+    ++loop_.shard().counters.batch_calls;
     auto ops = context.getParams().getOps();
-    auto results = context.getResults().initResults(ops.size());
-    for (unsigned i = 0; i < ops.size(); ++i) {
-      ops_.apply(ops[i], results[i]);
-    }
-    return kj::READY_NOW;
+    return loop_.apply(ops, context.getResults().initResults(ops.size()));
   }
 
   kj::Promise<void> stats(StatsContext context) override {
-    ++ctx_.counters.calls;
-    auto s = context.getResults().initStats();
-    const auto& c = ctx_.counters;
-    s.setName(text_of(ctx_.members.self().name));
-    s.setItems(ctx_.store.items());
-    s.setBytes(ctx_.store.bytes());
-    s.setMemoryUsed(ctx_.store.memory_used());
-    s.setMemoryLimit(ctx_.store.memory_limit());
-    s.setEvictions(ctx_.store.evictions());
-    s.setExpirations(ctx_.store.expirations());
-    s.setRssBytes(resident_bytes());
-    s.setGets(c.gets);
-    s.setHits(c.hits);
-    s.setMisses(c.misses);
-    s.setPuts(c.puts);
-    s.setDeletes(c.deletes);
-    s.setCalls(c.calls);
-    s.setBatchCalls(c.batch_calls);
-    s.setConnections(c.connections);
-    s.setHandoffRuns(c.handoff_runs);
-    s.setHandoffKeys(c.handoff_keys);
-    s.setHandoffPending(c.handoff_pending);
-    s.setUptimeMs(static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                              ctx_.started)
-            .count()));
-    return kj::READY_NOW;
+    ++loop_.shard().counters.calls;
+    kj::Vector<kj::Promise<ShardFigures>> figures;
+    for (std::size_t i = 0; i < node_.loop_count(); ++i) {
+      figures.add(loop_.run_on(i, [&node = node_, i]() {
+        const ShardState& shard = *node.shards[i];
+        ShardFigures f;
+        f.counters = shard.counters;
+        f.items = shard.items.items();
+        f.bytes = shard.items.bytes();
+        f.memory_used = shard.items.memory_used();
+        f.memory_limit = shard.items.memory_limit();
+        f.evictions = shard.items.evictions();
+        f.expirations = shard.items.expirations();
+        if (i == 0) {
+          f.control = node.counters;
+        }
+        return f;
+      }));
+    }
+    return kj::joinPromises(figures.releaseAsArray())
+        .then([&node = node_, context](kj::Array<ShardFigures> figures) mutable {
+          fill_stats(node, figures, context.getResults().initStats());
+        });
   }
 
   kj::Promise<void> members(MembersContext context) override {
-    write_member_list(snapshot(), context.getResults().initList());
-    return kj::READY_NOW;
+    return loop_
+        .run_on(0, [&node = node_]() { return node.members.snapshot(MemberTable::Clock::now()); })
+        .then([context](MemberList list) mutable {
+          write_member_list(list, context.getResults().initList());
+        });
   }
 
   kj::Promise<void> join(JoinContext context) override {
-    auto member = read_member(context.getParams().getMember());
-    ctx_.members.merge_one(member);
-    ctx_.members.heard_from(member.name, MemberTable::Clock::now());
-    write_member_list(snapshot(), context.getResults().initList());
-    return kj::READY_NOW;
+    return loop_
+        .run_on(0,
+                [&node = node_, member = read_member(context.getParams().getMember())]() {
+                  node.members.merge_one(member);
+                  node.members.heard_from(member.name, MemberTable::Clock::now());
+                  return node.members.snapshot(MemberTable::Clock::now());
+                })
+        .then([context](MemberList list) mutable {
+          write_member_list(list, context.getResults().initList());
+        });
   }
 
   kj::Promise<void> gossip(GossipContext context) override {
     auto params = context.getParams();
-    ctx_.members.merge(read_member_list(params.getList()));
-    ctx_.members.heard_from(to_std(params.getFrom()), MemberTable::Clock::now());
-    write_member_list(snapshot(), context.getResults().initList());
-    return kj::READY_NOW;
+    return loop_
+        .run_on(0,
+                [&node = node_, list = read_member_list(params.getList()),
+                 from = to_std(params.getFrom())]() {
+                  node.members.merge(list);
+                  node.members.heard_from(from, MemberTable::Clock::now());
+                  return node.members.snapshot(MemberTable::Clock::now());
+                })
+        .then([context](MemberList list) mutable {
+          write_member_list(list, context.getResults().initList());
+        });
   }
 
   kj::Promise<void> drain(DrainContext) override {
-    if (ctx_.request_drain) {
-      ctx_.request_drain();
-    }
-    return kj::READY_NOW;
+    return loop_.run_on(0, [&node = node_]() {
+      if (node.request_drain) {
+        node.request_drain();
+      }
+    });
   }
 
   kj::Promise<void> watch(WatchContext context) override {
-    auto results = context.getResults();
-    results.setHandle(ctx_.watchers.add(context.getParams().getWatcher()));
-    write_member_list(snapshot(), results.initList());
-    return kj::READY_NOW;
+    // Subscribed here (the watcher is this connection's capability); loop 0
+    // sends this loop every later list.
+    auto handle = loop_.watchers().add(context.getParams().getWatcher());
+    return loop_
+        .run_on(0, [&node = node_]() { return node.members.snapshot(MemberTable::Clock::now()); })
+        .then([context, handle = kj::mv(handle)](MemberList list) mutable {
+          auto results = context.getResults();
+          results.setHandle(kj::mv(handle));
+          write_member_list(list, results.initList());
+        });
   }
 
  private:
-  NodeContext& ctx_;
-  Operations ops_;
+  // One op, built by `fill`, through batch()'s path to its key's loop.
+  template <typename Fill>
+  kj::Promise<Message> one_op(Fill fill) {
+    auto request = kj::heap<capnp::MallocMessageBuilder>(64);
+    auto ops = request->initRoot<wire::Node::BatchParams>().initOps(1);
+    fill(ops[0]);
+    auto answer = kj::heap<capnp::MallocMessageBuilder>(64);
+    auto results = answer->initRoot<wire::Node::BatchResults>().initResults(1);
+    auto done = loop_.apply(ops.asReader(), results);
+    return done.attach(kj::mv(request)).then([answer = kj::mv(answer)]() mutable {
+      return kj::mv(answer);
+    });
+  }
+
+  static wire::OpResult::Reader first_result(Message& answer) {
+    return answer->getRoot<wire::Node::BatchResults>().asReader().getResults()[0];
+  }
+
+  static void fill_stats(const NodeContext& node, kj::ArrayPtr<const ShardFigures> figures,
+                         wire::Stats::Builder s) {
+    const ControlCounters& control = figures[0].control;
+    ShardFigures total;
+    for (const ShardFigures& f : figures) {
+      const ShardCounters& c = f.counters;
+      total.counters.gets += c.gets;
+      total.counters.hits += c.hits;
+      total.counters.misses += c.misses;
+      total.counters.puts += c.puts;
+      total.counters.deletes += c.deletes;
+      total.counters.calls += c.calls;
+      total.counters.batch_calls += c.batch_calls;
+      total.counters.cross_loop_ops += c.cross_loop_ops;
+      total.counters.cross_loop_hops += c.cross_loop_hops;
+      total.items += f.items;
+      total.bytes += f.bytes;
+      total.memory_used += f.memory_used;
+      total.memory_limit += f.memory_limit;
+      total.evictions += f.evictions;
+      total.expirations += f.expirations;
+    }
+    s.setName(text_of(node.name()));
+    s.setItems(total.items);
+    s.setBytes(total.bytes);
+    s.setMemoryUsed(total.memory_used);
+    s.setMemoryLimit(total.memory_limit);
+    s.setEvictions(total.evictions);
+    s.setExpirations(total.expirations);
+    s.setRssBytes(resident_bytes());
+    s.setGets(total.counters.gets);
+    s.setHits(total.counters.hits);
+    s.setMisses(total.counters.misses);
+    s.setPuts(total.counters.puts);
+    s.setDeletes(total.counters.deletes);
+    s.setCalls(total.counters.calls);
+    s.setBatchCalls(total.counters.batch_calls);
+    s.setConnections(node.connections.open.load(std::memory_order_relaxed));
+    s.setHandoffRuns(control.handoff_runs);
+    s.setHandoffKeys(control.handoff_keys);
+    s.setHandoffPending(control.handoff_pending);
+    s.setThreads(static_cast<std::uint32_t>(node.loop_count()));
+    s.setCrossThreadOps(total.counters.cross_loop_ops);
+    s.setCrossThreadHops(total.counters.cross_loop_hops);
+    s.setUptimeMs(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 std::chrono::steady_clock::now() - node.started)
+                                                 .count()));
+  }
+
+  NodeLoop& loop_;
+  NodeContext& node_;
 };
 
-// One per connection, so its lifetime counts connections.
 // One per connection, so its lifetime counts connections. Hands out the Node
 // capability only for the cluster's cookie.
 class GateImpl final : public wire::Gate::Server {
  public:
-  GateImpl(NodeContext& ctx, std::string peer) : ctx_(ctx), peer_(std::move(peer)) {
-    ++ctx_.counters.connections;
+  GateImpl(NodeLoop& loop, std::string peer) : loop_(loop), peer_(std::move(peer)) {
+    ++loop_.node().connections.open;
   }
-  ~GateImpl() { --ctx_.counters.connections; }
+  ~GateImpl() { --loop_.node().connections.open; }
 
   kj::Promise<void> login(LoginContext context) override {
     auto params = context.getParams();
-    if (!ctx_.cookie.empty() && !cookie_matches(ctx_.cookie, view_of(params.getCookie()))) {
-      ++ctx_.counters.refused_logins;
+    NodeContext& node = loop_.node();
+    if (!node.cookie.empty() && !cookie_matches(node.cookie, view_of(params.getCookie()))) {
+      ++node.connections.refused_logins;
       // The log names who knocked, never what they sent.
       const auto name = view_of(params.getClientName()).substr(0, 64);
-      std::cerr << "discache-node[" << ctx_.members.self().name << "]: refused "
+      std::cerr << "discache-node[" << node.name() << "]: refused "
                 << (name.empty() ? std::string_view("a client") : name) << " from " << peer_
                 << ": wrong or missing cookie" << std::endl;
       return KJ_EXCEPTION(FAILED, "unauthenticated: wrong or missing cookie");
     }
-    context.getResults().setNode(kj::heap<NodeImpl>(ctx_));
+    context.getResults().setNode(kj::heap<NodeImpl>(loop_));
     return kj::READY_NOW;
   }
 
  private:
-  NodeContext& ctx_;
+  NodeLoop& loop_;
   std::string peer_;
 };
 
@@ -315,11 +330,12 @@ std::string peer_of(kj::AsyncIoStream& stream) {
 
 struct ServerConnection {
   ServerConnection(kj::Own<kj::AsyncIoStream>&& stream_in, kj::Maybe<CoalescingStream&> coalescing,
-                   std::string peer, NodeContext& ctx, kj::Timer& timer, LimitLog& log)
+                   std::string peer, NodeLoop& loop)
       : stream(kj::mv(stream_in)),
-        guard(*stream, coalescing, ctx.connection_limits, timer, log, peer),
+        guard(*stream, coalescing, loop.node().connection_limits, loop.timer(), loop.limit_log(),
+              peer),
         network(guard, capnp::rpc::twoparty::Side::SERVER, wire_reader_options()),
-        rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(ctx, kj::mv(peer)))) {
+        rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(loop, kj::mv(peer)))) {
     // Bound the calls one connection can have waiting to run.
     rpc.setFlowLimit(kFlowLimitWords);
   }
@@ -341,53 +357,50 @@ class ConnectionErrors final : public kj::TaskSet::ErrorHandler {
   }
 };
 
-kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeContext& ctx,
-                              kj::Timer& timer, LimitLog& log, kj::TaskSet& tasks) {
-  return listener.accept().then([&listener, &ctx, &timer, &log,
-                                 &tasks](kj::Own<kj::AsyncIoStream>&& stream) {
-    if (ctx.counters.connections >= ctx.max_connections) {
+kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeLoop& loop,
+                              kj::TaskSet& tasks) {
+  return listener.accept().then([&listener, &loop, &tasks](kj::Own<kj::AsyncIoStream>&& stream) {
+    NodeContext& node = loop.node();
+    if (node.connections.open.load(std::memory_order_relaxed) >= node.max_connections) {
       // Over the limit: close at once (the peer sees DISCONNECTED), say so once
       // per burst rather than once per refused connection.
-      if (ctx.counters.refused_connections++ % 1000 == 0) {
-        std::cerr << "discache-node[" << ctx.members.self().name << "]: connection limit ("
-                  << ctx.max_connections << ") reached; refusing new connections" << std::endl;
+      if (node.connections.refused_connections++ % 1000 == 0) {
+        std::cerr << "discache-node[" << node.name() << "]: connection limit ("
+                  << node.max_connections << ") reached; refusing new connections" << std::endl;
       }
-      return accept_loop(listener, ctx, timer, log, tasks);
+      return accept_loop(listener, loop, tasks);
     }
     auto peer = peer_of(*stream);
-    tasks.add(serve_connection(kj::mv(stream), kj::mv(peer), ctx, timer, log));
-    return accept_loop(listener, ctx, timer, log, tasks);
+    tasks.add(serve_connection(kj::mv(stream), kj::mv(peer), loop));
+    return accept_loop(listener, loop, tasks);
   });
 }
 
 }  // namespace
 
 kj::Promise<void> serve_connection(kj::Own<kj::AsyncIoStream> stream, std::string peer,
-                                   NodeContext& context, kj::Timer& timer, LimitLog& log) {
+                                   NodeLoop& loop) {
   kj::Maybe<CoalescingStream&> coalescing;
-  if (context.coalesce) {
+  if (loop.node().coalesce) {
     auto wrapped = kj::heap<CoalescingStream>(kj::mv(stream));
     coalescing = *wrapped;
     stream = kj::mv(wrapped);
   }
-  auto connection =
-      kj::heap<ServerConnection>(kj::mv(stream), coalescing, kj::mv(peer), context, timer, log);
+  auto connection = kj::heap<ServerConnection>(kj::mv(stream), coalescing, kj::mv(peer), loop);
   // An idle connection ends like a broken one: destroying it closes the socket.
   auto done = connection->network.onDisconnect().exclusiveJoin(connection->guard.idle_close());
   return done.attach(kj::mv(connection));
 }
 
-kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeContext& context, kj::Timer& timer) {
+kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeLoop& loop) {
   // Members are destroyed in reverse order: the tasks before their handler.
   struct Connections {
-    Connections(const NodeContext& ctx, kj::Timer& timer) : log(ctx.members.self().name, timer) {}
-    LimitLog log;
     ConnectionErrors errors;
     kj::TaskSet tasks{errors};
   };
-  auto connections = kj::heap<Connections>(context, timer);
-  auto loop = accept_loop(listener, context, timer, connections->log, connections->tasks);
-  return loop.attach(kj::mv(connections));
+  auto connections = kj::heap<Connections>();
+  auto accepting = accept_loop(listener, loop, connections->tasks);
+  return accepting.attach(kj::mv(connections));
 }
 
 }  // namespace discache::node

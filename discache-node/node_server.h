@@ -2,22 +2,21 @@
 #pragma once
 
 #include <kj/async-io.h>
-#include <kj/timer.h>
 
-#include "limit_log.h"
-#include "node_context.h"
+#include <string>
+
+#include "node_loop.h"
 
 namespace discache::node {
 
-// Event-loop thread only. Accepts connections on `listener` and gives each
-// its own RPC system whose bootstrap is a Gate; runs until cancelled.
-// `timer` drives the idle timeout of context.connection_limits.
-kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeContext& context, kj::Timer& timer);
+// `loop`'s thread only. Accepts connections on `listener` and gives each its
+// own RPC system whose bootstrap is a Gate; runs until cancelled.
+kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeLoop& loop);
 
-// Event-loop thread only. Serves one accepted connection exactly as serve()
+// `loop`'s thread only. Serves one accepted connection exactly as serve()
 // does (limits, coalescing, Gate); resolves when it ends, for whatever
 // reason. `peer` names it in log lines. The fuzz target feeds bytes here.
 kj::Promise<void> serve_connection(kj::Own<kj::AsyncIoStream> stream, std::string peer,
-                                   NodeContext& context, kj::Timer& timer, LimitLog& log);
+                                   NodeLoop& loop);
 
 }  // namespace discache::node

@@ -1,6 +1,7 @@
 #include "rebalancer.h"
 
 #include <kj/debug.h>
+#include <kj/vector.h>
 
 #include <algorithm>
 #include <chrono>
@@ -28,13 +29,6 @@ bool serving(MemberState state) {
   return state == MemberState::alive || state == MemberState::suspect;
 }
 
-struct ItemCopy {
-  std::string key;
-  std::string value;
-  std::uint64_t version;
-  std::uint64_t ttl_ms;
-};
-
 }  // namespace
 
 struct Rebalancer::Pass {
@@ -43,20 +37,21 @@ struct Rebalancer::Pass {
   std::map<std::string, Member> members;  // by name, for addresses
   std::size_t replicas = 1;
   bool leaving = false;  // this node is going: send every key to its new owners
-  // (target node, key) for every copy to send, planned in one turn: a scan
-  // resumed across turns would miss items that writes move in the index.
-  std::vector<std::pair<std::string, std::string>> plan;
+  // Every copy to send, planned in one turn per shard: a scan resumed
+  // across turns would miss items that writes move in the index.
+  Plan plan;
   std::size_t next = 0;
   std::uint64_t copies = 0;
   std::uint64_t failed = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
-Rebalancer::Rebalancer(NodeContext& ctx, PeerLinks& peers, kj::Timer& timer)
-    : ctx_(ctx),
+Rebalancer::Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer)
+    : loop_(loop),
+      ctx_(loop.node()),
       peers_(peers),
       timer_(timer),
-      last_names_{ctx.members.self().name},
+      last_names_{ctx_.name()},
       errors_(kj::heap<LogErrors>()),
       tasks_(*errors_) {}
 
@@ -117,7 +112,7 @@ kj::Promise<void> Rebalancer::drain(kj::Duration limit) {
   draining_ = true;
   auto pass = std::make_shared<Pass>();
   auto names = serving_names();
-  const std::string& self = ctx_.members.self().name;
+  const std::string& self = ctx_.name();
   if (std::find(names.begin(), names.end(), self) == names.end()) {
     names.push_back(self);  // we are `leaving` already: the old ring still has us
   }
@@ -144,23 +139,41 @@ kj::Promise<void> Rebalancer::drain(kj::Duration limit) {
 
 kj::Promise<void> Rebalancer::run(std::shared_ptr<Pass> pass) {
   ctx_.counters.handoff_pending = true;
-  make_plan(*pass);
-  return run_chunk(pass).then([this, pass]() {
+  return make_plan(pass).then([this, pass]() { return run_chunk(pass); }).then([this, pass]() {
     ctx_.counters.handoff_pending = running_ && again_;
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - pass->started)
                         .count();
-    std::cerr << "discache-node[" << ctx_.members.self().name << "]: handoff done: "
-              << pass->copies << " copies sent"
+    std::cerr << "discache-node[" << ctx_.name() << "]: handoff done: " << pass->copies
+              << " copies sent"
               << (pass->failed ? ", " + std::to_string(pass->failed) + " failed" : "") << " in "
               << ms << " ms" << std::endl;
     ctx_.counters.handoff_pending = false;
   });
 }
 
-void Rebalancer::make_plan(Pass& pass) {
-  const std::string& self = ctx_.members.self().name;
-  const std::uint64_t now = NodeContext::now_ms();
+kj::Promise<void> Rebalancer::make_plan(std::shared_ptr<Pass> pass) {
+  // Each loop scans its own shard, all at once; the plan is merged here.
+  kj::Vector<kj::Promise<Plan>> parts;
+  for (std::size_t i = 0; i < ctx_.loop_count(); ++i) {
+    parts.add(loop_.run_on(
+        i, [&ctx = ctx_, i, pass]() { return plan_shard(*pass, i, *ctx.shards[i], ctx.name()); }));
+  }
+  return kj::joinPromises(parts.releaseAsArray()).then([pass](kj::Array<Plan> plans) {
+    for (auto& part : plans) {
+      pass->plan.insert(pass->plan.end(), std::make_move_iterator(part.begin()),
+                        std::make_move_iterator(part.end()));
+    }
+    // Group by target so each chunk makes few, full batch calls.
+    std::stable_sort(pass->plan.begin(), pass->plan.end(),
+                     [](const auto& a, const auto& b) { return a.target < b.target; });
+  });
+}
+
+Rebalancer::Plan Rebalancer::plan_shard(const Pass& pass, std::size_t index,
+                                        const ShardState& shard, const std::string& self) {
+  Plan plan;
+  const std::uint64_t now = node_now_ms();
   std::vector<std::uint32_t> old_idx(pass.replicas);
   std::vector<std::uint32_t> new_idx(pass.replicas);
   auto visit = [&](const ScannedItem& item) {
@@ -193,30 +206,56 @@ void Rebalancer::make_plan(Pass& pass) {
     for (std::size_t i = 0; i < n_new; ++i) {
       const std::string& target = pass.new_ring.nodes()[new_idx[i]];
       if (target != self && (pass.leaving || !was_owner(target))) {
-        pass.plan.emplace_back(target, std::string(item.key));
+        plan.push_back(PlannedCopy{target, std::string(item.key), index});
       }
     }
   };
   std::uint64_t cursor = 0;
   do {
-    cursor = ctx_.store.scan(cursor, std::numeric_limits<std::size_t>::max(), now, visit);
+    cursor = shard.items.scan(cursor, std::numeric_limits<std::size_t>::max(), now, visit).next;
   } while (cursor != 0);
-  // Group by target so each chunk makes few, full batch calls.
-  std::stable_sort(pass.plan.begin(), pass.plan.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  return plan;
 }
 
 kj::Promise<void> Rebalancer::run_chunk(std::shared_ptr<Pass> pass) {
-  const std::uint64_t now = NodeContext::now_ms();
-  std::map<std::string, std::vector<ItemCopy>> outbox;
-  const std::size_t end = std::min(pass->plan.size(), pass->next + kChunkItems);
-  for (; pass->next < end; ++pass->next) {
-    const auto& [target, key] = pass->plan[pass->next];
-    // Read the item now: it may have changed or gone since the plan was made.
-    if (const ItemView* item = ctx_.store.find(key, now)) {
-      outbox[target].push_back(ItemCopy{key, std::string(item->value), item->version, item->ttl_ms});
-    }
+  // Read each item now, on its shard's loop: it may have changed or gone
+  // since the plan was made.
+  const std::size_t begin = pass->next;
+  const std::size_t end = std::min(pass->plan.size(), begin + kChunkItems);
+  pass->next = end;
+  kj::Vector<kj::Promise<std::vector<std::pair<std::string, ItemCopy>>>> reads;
+  for (std::size_t i = 0; i < ctx_.loop_count(); ++i) {
+    reads.add(loop_.run_on(i, [&ctx = ctx_, i, pass, begin, end]() {
+      const std::uint64_t now = node_now_ms();
+      ShardState& shard = *ctx.shards[i];
+      std::vector<std::pair<std::string, ItemCopy>> found;
+      for (std::size_t p = begin; p < end; ++p) {
+        const PlannedCopy& copy = pass->plan[p];
+        if (copy.shard != i) {
+          continue;
+        }
+        if (const ItemView* item = shard.items.find(copy.key, now)) {
+          found.emplace_back(copy.target, ItemCopy{copy.key, std::string(item->value),
+                                                   item->version, item->ttl_ms});
+        }
+      }
+      return found;
+    }));
   }
+  return kj::joinPromises(reads.releaseAsArray())
+      .then([this, pass](kj::Array<std::vector<std::pair<std::string, ItemCopy>>> found) {
+        std::map<std::string, std::vector<ItemCopy>> outbox;
+        for (auto& part : found) {
+          for (auto& [target, copy] : part) {
+            outbox[target].push_back(std::move(copy));
+          }
+        }
+        return send_chunk(pass, std::move(outbox));
+      });
+}
+
+kj::Promise<void> Rebalancer::send_chunk(std::shared_ptr<Pass> pass,
+                                         std::map<std::string, std::vector<ItemCopy>> outbox) {
   kj::Vector<kj::Promise<void>> sends;
   for (auto& [target, copies] : outbox) {
     auto member = pass->members.find(target);

@@ -3,16 +3,18 @@
 
 #include <kj/async-io.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "node_context.h"
+#include "node_loop.h"
 #include "peer_links.h"
 
 namespace discache::node {
 
-// Event-loop thread only.
+// Loop 0 only (the member list's loop); each loop scans and reads its own
+// shard for it.
 //
 // Whenever the set of serving nodes (alive or suspect) changes, the node
 // walks its store in small chunks and, for each key whose owners under the
@@ -27,7 +29,7 @@ namespace discache::node {
 // node hands every key to its owners in the ring without it.
 class Rebalancer {
  public:
-  Rebalancer(NodeContext& ctx, PeerLinks& peers, kj::Timer& timer);
+  Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer);
 
   // The member list changed; starts (or queues) a pass if the serving set did.
   void membership_changed();
@@ -37,13 +39,31 @@ class Rebalancer {
 
  private:
   struct Pass;
+  struct PlannedCopy {
+    std::string target;  // node name
+    std::string key;
+    std::size_t shard;  // whose loop reads the item
+  };
+  using Plan = std::vector<PlannedCopy>;
+  struct ItemCopy {
+    std::string key;
+    std::string value;
+    std::uint64_t version;
+    std::uint64_t ttl_ms;
+  };
   void schedule();
   void start_if_needed();
   kj::Promise<void> run(std::shared_ptr<Pass> pass);
-  void make_plan(Pass& pass);
+  kj::Promise<void> make_plan(std::shared_ptr<Pass> pass);
+  // On the shard's loop: the copies of its items this pass must send.
+  static Plan plan_shard(const Pass& pass, std::size_t index, const ShardState& shard,
+                         const std::string& self);
   kj::Promise<void> run_chunk(std::shared_ptr<Pass> pass);
+  kj::Promise<void> send_chunk(std::shared_ptr<Pass> pass,
+                               std::map<std::string, std::vector<ItemCopy>> outbox);
   std::vector<std::string> serving_names() const;
 
+  NodeLoop& loop_;
   NodeContext& ctx_;
   PeerLinks& peers_;
   kj::Timer& timer_;

@@ -18,14 +18,6 @@ ShardedStore::ShardedStore(StoreLimits limits, std::size_t shards) : limits_(lim
   }
 }
 
-std::size_t ShardedStore::sweep_expired(std::uint64_t now_ms, std::size_t max_blocks_per_shard) {
-  std::size_t removed = 0;
-  for (auto& shard : shards_) {
-    removed += shard->sweep_expired(now_ms, max_blocks_per_shard);
-  }
-  return removed;
-}
-
 std::string ShardedStore::explain_too_large(std::size_t key_size, std::size_t value_size) const {
   const ItemStore& any = *shards_.front();
   if (key_size > limits_.max_key_bytes || value_size > limits_.max_value_bytes) {
@@ -45,23 +37,5 @@ std::uint64_t ShardedStore::memory_used() const noexcept { return sum(&ItemStore
 std::uint64_t ShardedStore::memory_limit() const noexcept { return sum(&ItemStore::memory_limit); }
 std::uint64_t ShardedStore::evictions() const noexcept { return sum(&ItemStore::evictions); }
 std::uint64_t ShardedStore::expirations() const noexcept { return sum(&ItemStore::expirations); }
-
-std::uint64_t ShardedStore::scan(std::uint64_t cursor, std::size_t max_items,
-                                 std::uint64_t now_ms,
-                                 const std::function<void(const ScannedItem&)>& visit) const {
-  constexpr int kShardShift = 48;
-  std::size_t shard = static_cast<std::size_t>(cursor >> kShardShift);
-  std::uint64_t position = cursor & ((std::uint64_t{1} << kShardShift) - 1);
-  while (shard < shards_.size() && max_items > 0) {
-    const ScanStep step = shards_[shard]->scan(position, max_items, now_ms, visit);
-    max_items -= step.visited;
-    if (step.next != 0) {
-      return (static_cast<std::uint64_t>(shard) << kShardShift) | step.next;
-    }
-    ++shard;
-    position = 0;
-  }
-  return shard < shards_.size() ? static_cast<std::uint64_t>(shard) << kShardShift : 0;
-}
 
 }  // namespace discache::node

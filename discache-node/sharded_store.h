@@ -14,13 +14,13 @@
 namespace discache::node {
 
 // Each shard owns memory_bytes / shards of the budget and shares nothing
-// with the others, so shards can be served by different threads without a
-// lock: today the node runs one event loop that owns every shard (and calls
-// the routing methods below); the Performance issue gives each of N loops
-// one shard, routes each operation with shard_index() and sends it to the
-// owning loop, as Seastar's memcached does (see docs/design.md).
+// with the others, so shards are served by different threads without a
+// lock: a node with --threads N runs N event loops, loop i owning shard i;
+// an op is routed with shard_index() and runs on its shard's loop, as
+// Seastar's memcached does (see NodeLoop and docs/design.md).
 //
-// Single-owner, like its shards, when used through the routing methods.
+// Shard i: its owning thread only. The routing methods below touch every
+// shard, so they are for single-threaded users (tools, tests).
 class ShardedStore {
  public:
   // Throws like ItemStore's constructor, per shard (memory_bytes / shards).
@@ -48,17 +48,12 @@ class ShardedStore {
     const KeyHash hash = hash_key(key);
     return shards_[shard_index(hash)]->erase(key, hash, now_ms);
   }
-  // ItemStore::scan over every shard in turn; the cursor carries the shard
-  // in its top 16 bits.
-  std::uint64_t scan(std::uint64_t cursor, std::size_t max_items, std::uint64_t now_ms,
-                     const std::function<void(const ScannedItem&)>& visit) const;
-  // Sweeps up to `max_blocks_per_shard` blocks of every shard.
-  std::size_t sweep_expired(std::uint64_t now_ms, std::size_t max_blocks_per_shard);
   // Same text as ItemStore's, naming the node-wide memory when an item is
   // over a shard's largest.
   std::string explain_too_large(std::size_t key_size, std::size_t value_size) const;
 
-  // Node-wide totals, summed over shards.
+  // Node-wide totals, summed over shards (immutable limits: any thread;
+  // counts: only while no shard's loop runs).
   std::uint64_t items() const noexcept;
   std::uint64_t bytes() const noexcept;
   std::uint64_t memory_used() const noexcept;

@@ -383,6 +383,9 @@ void ClusterView::collect_stats(std::move_only_function<void(std::vector<NodeSta
           out.handoff_runs = s.getHandoffRuns();
           out.handoff_keys = s.getHandoffKeys();
           out.handoff_pending = s.getHandoffPending();
+          out.threads = s.getThreads();
+          out.cross_thread_ops = s.getCrossThreadOps();
+          out.cross_thread_hops = s.getCrossThreadHops();
           out.memory_used = s.getMemoryUsed();
           out.memory_limit = s.getMemoryLimit();
           out.rss_bytes = s.getRssBytes();

@@ -7,13 +7,13 @@ FuzzSession::FuzzSession()
     : timer_(kj::origin<kj::TimePoint>()),
       ctx_(Member{"fuzz", "127.0.0.1:1", MemberState::alive, 1}, 1,
            node::StoreLimits{1024, 64 * 1024, 2 * 1024 * 1024}, [](const std::string&) {}),
-      log_("fuzz", timer_),
+      loop_(ctx_, 0, timer_),
       served_(nullptr) {
   // The timer never moves here: no idle timeout to wait for.
   ctx_.connection_limits.idle_timeout = std::chrono::milliseconds(0);
   auto pipe = kj::newTwoWayPipe();
   peer_ = kj::mv(pipe.ends[0]);
-  served_ = node::serve_connection(kj::mv(pipe.ends[1]), "fuzz-peer", ctx_, timer_, log_)
+  served_ = node::serve_connection(kj::mv(pipe.ends[1]), "fuzz-peer", loop_)
                 .then([this]() { ended_ = true; }, [this](kj::Exception&&) { ended_ = true; })
                 .eagerlyEvaluate(nullptr);
 }

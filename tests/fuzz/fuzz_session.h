@@ -10,12 +10,12 @@
 #include <cstdint>
 #include <string>
 
-#include "limit_log.h"
 #include "node_context.h"
+#include "node_loop.h"
 
 namespace discache::fuzz {
 
-// Event-loop thread only (the caller's kj::EventLoop). Owns a NodeContext
+// Event-loop thread only (the caller's kj::EventLoop). Owns a one-loop node
 // with a small store and serves node::serve_connection() on one end of an
 // in-memory pipe; the other end is `peer()`.
 class FuzzSession {
@@ -37,7 +37,7 @@ class FuzzSession {
 
   kj::TimerImpl timer_;
   node::NodeContext ctx_;
-  node::LimitLog log_;
+  node::NodeLoop loop_;
   kj::Own<kj::AsyncIoStream> peer_;
   kj::Promise<void> served_;
   bool ended_ = false;

@@ -84,6 +84,9 @@ struct StatsRow {
   handoffRuns @19 :Float64;
   handoffKeys @20 :Float64;
   handoffPending @21 :Bool;
+  threads @22 :Float64;          # the node's event-loop threads (--threads)
+  crossThreadOps @23 :Float64;   # ops that arrived on a thread not owning their key
+  crossThreadHops @24 :Float64;  # cross-thread jobs that carried them
 }
 
 struct StatsOutput {

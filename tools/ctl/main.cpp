@@ -537,6 +537,9 @@ class CtlMain {
         r.setHandoffRuns(static_cast<double>(s.handoff_runs));
         r.setHandoffKeys(static_cast<double>(s.handoff_keys));
         r.setHandoffPending(s.handoff_pending);
+        r.setThreads(static_cast<double>(s.threads));
+        r.setCrossThreadOps(static_cast<double>(s.cross_thread_ops));
+        r.setCrossThreadHops(static_cast<double>(s.cross_thread_hops));
         r.setMemoryUsed(static_cast<double>(s.memory_used));
         r.setMemoryLimit(static_cast<double>(s.memory_limit));
         r.setRssBytes(static_cast<double>(s.rss_bytes));

@@ -28,6 +28,12 @@ struct NodeStats {
   std::uint64_t handoff_runs = 0;  // ring changes the node moved keys for
   std::uint64_t handoff_keys = 0;  // copies it sent (re-replication, join, drain)
   bool handoff_pending = false;    // a handoff is running on the node now
+  // The node's event-loop threads (--threads), each owning a shard of its
+  // keys; ops that arrived on a thread not owning their key, and the
+  // cross-thread hops that carried them (ops per hop: how well they batch).
+  std::uint32_t threads = 0;
+  std::uint64_t cross_thread_ops = 0;
+  std::uint64_t cross_thread_hops = 0;
   // Memory: `bytes` counts keys and values; memory_used adds item headers and
   // the index and never exceeds memory_limit (the node's --memory).
   std::uint64_t memory_used = 0;

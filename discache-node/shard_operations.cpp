@@ -1,0 +1,147 @@
+#include "shard_operations.h"
+
+#include "node_clock.h"
+#include "wire_text.h"
+
+namespace discache::node {
+namespace {
+
+wire::Status to_wire(StoreStatus status) {
+  switch (status) {
+    case StoreStatus::ok:
+      return wire::Status::OK;
+    case StoreStatus::not_found:
+      return wire::Status::NOT_FOUND;
+    case StoreStatus::exists:
+      return wire::Status::EXISTS;
+    case StoreStatus::version_mismatch:
+      return wire::Status::VERSION_MISMATCH;
+    case StoreStatus::too_large:
+      return wire::Status::TOO_LARGE;
+    case StoreStatus::invalid:
+      return wire::Status::INVALID;
+    case StoreStatus::out_of_memory:
+      return wire::Status::OUT_OF_MEMORY;
+  }
+  return wire::Status::INVALID;
+}
+
+PutMode to_store(wire::PutMode mode) {
+  switch (mode) {
+    case wire::PutMode::UPSERT:
+      return PutMode::upsert;
+    case wire::PutMode::IF_ABSENT:
+      return PutMode::if_absent;
+    case wire::PutMode::COMPARE_AND_SET:
+      return PutMode::compare_and_set;
+  }
+  return PutMode::upsert;
+}
+
+}  // namespace
+
+void ShardOperations::get(capnp::Data::Reader key, KeyHash hash, wire::OpResult::Builder out) {
+  ++shard_.counters.gets;
+  const std::uint64_t now = node_now_ms();
+  const ItemView* item = shard_.items.find(view_of(key), hash, now);
+  if (item == nullptr) {
+    ++shard_.counters.misses;
+    out.setStatus(wire::Status::NOT_FOUND);
+    // A tombstone's version tells the client a replica's copy is older.
+    out.setVersion(shard_.tombstones.version(view_of(key), now));
+    return;
+  }
+  ++shard_.counters.hits;
+  out.setStatus(wire::Status::OK);
+  out.setValue(data_of(item->value));
+  out.setVersion(item->version);
+  out.setTtlMs(item->ttl_ms);
+}
+
+void ShardOperations::put(capnp::Data::Reader key, KeyHash hash, capnp::Data::Reader value,
+                          wire::PutOptions::Reader options, wire::OpResult::Builder out) {
+  ++shard_.counters.puts;
+  const std::uint64_t now = node_now_ms();
+  std::uint64_t version = options.getVersion();
+  if (version != 0 && options.getMode() == wire::PutMode::UPSERT &&
+      !is_newer(key, hash, version, now)) {
+    out.setStatus(wire::Status::STALE);
+    return;
+  }
+  if (version == 0) {
+    version = shard_.versions.next();
+  }
+  PutRequest request{view_of(key),
+                     view_of(value),
+                     options.getTtlMs(),
+                     to_store(options.getMode()),
+                     options.getExpectedVersion(),
+                     version};
+  auto result = shard_.items.put(request, hash, now);
+  if (result.status == StoreStatus::ok) {
+    shard_.tombstones.erase(view_of(key));
+  }
+  out.setStatus(to_wire(result.status));
+  out.setVersion(result.version);
+  if (result.status == StoreStatus::too_large) {
+    out.setMessage(store_.explain_too_large(key.size(), value.size()).c_str());
+  } else if (result.status == StoreStatus::out_of_memory) {
+    out.setMessage(kj::str("no room for ", key.size() + value.size(),
+                           " bytes even after evicting; memory is ", store_.memory_limit(),
+                           " bytes"));
+  } else if (result.status == StoreStatus::invalid) {
+    out.setMessage("empty key");
+  }
+}
+
+void ShardOperations::erase(capnp::Data::Reader key, KeyHash hash, std::uint64_t version,
+                            wire::OpResult::Builder out) {
+  ++shard_.counters.deletes;
+  const std::uint64_t now = node_now_ms();
+  if (version != 0 && !is_newer(key, hash, version, now)) {
+    out.setStatus(wire::Status::STALE);  // a newer value (or delete) is here
+    return;
+  }
+  if (version == 0) {
+    version = shard_.versions.next();
+  }
+  shard_.tombstones.add(view_of(key), version, now);
+  out.setStatus(to_wire(shard_.items.erase(view_of(key), hash, now)));
+  out.setVersion(version);
+}
+
+bool ShardOperations::is_newer(capnp::Data::Reader key, KeyHash hash, std::uint64_t version,
+                               std::uint64_t now) {
+  if (shard_.tombstones.version(view_of(key), now) >= version) {
+    return false;
+  }
+  const ItemView* item = shard_.items.find(view_of(key), hash, now);
+  return item == nullptr || item->version < version;
+}
+
+bool ShardOperations::has(capnp::Data::Reader key, KeyHash hash) {
+  return shard_.items.find(view_of(key), hash, node_now_ms()) != nullptr;
+}
+
+void ShardOperations::apply(wire::Op::Reader op, KeyHash hash, wire::OpResult::Builder out) {
+  switch (op.which()) {
+    case wire::Op::GET:
+      get(op.getKey(), hash, out);
+      return;
+    case wire::Op::PUT: {
+      auto put_op = op.getPut();
+      put(op.getKey(), hash, put_op.getValue(), put_op.getOptions(), out);
+      return;
+    }
+    case wire::Op::DELETE:
+      erase(op.getKey(), hash, op.getVersion(), out);
+      return;
+    case wire::Op::HAS:
+      out.setStatus(has(op.getKey(), hash) ? wire::Status::OK : wire::Status::NOT_FOUND);
+      return;
+  }
+  out.setStatus(wire::Status::INVALID);
+  out.setMessage("unknown operation");
+}
+
+}  // namespace discache::node
