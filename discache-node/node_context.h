@@ -14,6 +14,10 @@
 #include "tombstones.h"
 #include "version_clock.h"
 
+namespace discache {
+class TlsServer;
+}
+
 namespace discache::node {
 
 struct NodeCounters {
@@ -63,6 +67,9 @@ struct NodeContext {
   bool coalesce = true;
   // The cluster's cookie; empty: none required (loopback-only nodes).
   std::string cookie;
+  // Accepted connections speak only TLS (--tls-cert); null: plain TCP. This
+  // event loop's own context, owned by main.
+  TlsServer* tls = nullptr;
   // Connections beyond this are closed on accept (--max-connections).
   std::uint64_t max_connections = 10000;
   // What each connection may hold (--idle-timeout, --max-calls-in-flight).

@@ -14,6 +14,7 @@
 #include "member_wire.h"
 #include "node_connection.h"
 #include "resident_memory.h"
+#include "tls_accept.h"
 #include "wire_text.h"
 
 namespace discache::node {
@@ -341,6 +342,41 @@ class ConnectionErrors final : public kj::TaskSet::ErrorHandler {
   }
 };
 
+// The connection's RPC over `stream` (a socket, or TLS over it).
+kj::Promise<void> serve_stream(kj::Own<kj::AsyncIoStream> stream, std::string peer,
+                               NodeContext& context, kj::Timer& timer, LimitLog& log) {
+  kj::Maybe<CoalescingStream&> coalescing;
+  if (context.coalesce) {
+    // Over TLS, not under it: one coalesced writev is one TLS write.
+    auto wrapped = kj::heap<CoalescingStream>(kj::mv(stream));
+    coalescing = *wrapped;
+    stream = kj::mv(wrapped);
+  }
+  auto connection =
+      kj::heap<ServerConnection>(kj::mv(stream), coalescing, kj::mv(peer), context, timer, log);
+  // An idle connection ends like a broken one: destroying it closes the socket.
+  auto done = connection->network.onDisconnect().exclusiveJoin(connection->guard.idle_close());
+  return done.attach(kj::mv(connection));
+}
+
+kj::Promise<void> serve_tls(kj::Own<kj::AsyncIoStream> stream, std::string peer,
+                            NodeContext& context, kj::Timer& timer, LimitLog& log) {
+  // A connection still in its handshake counts against --max-connections
+  // like a logged-in one (GateImpl counts it from then on).
+  ++context.counters.connections;
+  auto slot = kj::defer([&context]() { --context.counters.connections; });
+  auto handshake = accept_tls(kj::mv(stream), *context.tls, timer,
+                              tls_handshake_timeout(context.connection_limits), log, peer);
+  return handshake.attach(kj::mv(slot))
+      .then([peer = kj::mv(peer), &context, &timer,
+             &log](kj::Maybe<kj::Own<kj::AsyncIoStream>> secured) mutable -> kj::Promise<void> {
+        KJ_IF_MAYBE (s, secured) {
+          return serve_stream(kj::mv(*s), kj::mv(peer), context, timer, log);
+        }
+        return kj::READY_NOW;
+      });
+}
+
 kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeContext& ctx,
                               kj::Timer& timer, LimitLog& log, kj::TaskSet& tasks) {
   return listener.accept().then([&listener, &ctx, &timer, &log,
@@ -364,17 +400,10 @@ kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeContext& ctx
 
 kj::Promise<void> serve_connection(kj::Own<kj::AsyncIoStream> stream, std::string peer,
                                    NodeContext& context, kj::Timer& timer, LimitLog& log) {
-  kj::Maybe<CoalescingStream&> coalescing;
-  if (context.coalesce) {
-    auto wrapped = kj::heap<CoalescingStream>(kj::mv(stream));
-    coalescing = *wrapped;
-    stream = kj::mv(wrapped);
+  if (context.tls != nullptr) {
+    return serve_tls(kj::mv(stream), kj::mv(peer), context, timer, log);
   }
-  auto connection =
-      kj::heap<ServerConnection>(kj::mv(stream), coalescing, kj::mv(peer), context, timer, log);
-  // An idle connection ends like a broken one: destroying it closes the socket.
-  auto done = connection->network.onDisconnect().exclusiveJoin(connection->guard.idle_close());
-  return done.attach(kj::mv(connection));
+  return serve_stream(kj::mv(stream), kj::mv(peer), context, timer, log);
 }
 
 kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeContext& context, kj::Timer& timer) {

@@ -15,8 +15,9 @@ namespace discache::node {
 kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeContext& context, kj::Timer& timer);
 
 // Event-loop thread only. Serves one accepted connection exactly as serve()
-// does (limits, coalescing, Gate); resolves when it ends, for whatever
-// reason. `peer` names it in log lines. The fuzz target feeds bytes here.
+// does (TLS handshake if context.tls, limits, coalescing, Gate); resolves
+// when it ends, for whatever reason. `peer` names it in log lines. The fuzz
+// target feeds bytes here.
 kj::Promise<void> serve_connection(kj::Own<kj::AsyncIoStream> stream, std::string peer,
                                    NodeContext& context, kj::Timer& timer, LimitLog& log);
 
