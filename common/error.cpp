@@ -17,6 +17,7 @@ std::string_view to_string(Errc code) noexcept {
     case Errc::protocol: return "protocol";
     case Errc::would_deadlock: return "would_deadlock";
     case Errc::internal: return "internal";
+    case Errc::tls: return "tls";
   }
   return "unknown";
 }

@@ -2,6 +2,7 @@
 
 #include "coalescing_stream.h"
 #include "size_limits.h"
+#include "tls_stream.h"
 
 namespace discache {
 
@@ -41,10 +42,19 @@ kj::Promise<kj::Own<NodeConnection>> NodeConnection::connect(kj::Network& networ
                                                              Endpoint endpoint,
                                                              kj::StringPtr cookie,
                                                              kj::StringPtr client_name,
-                                                             bool coalesce) {
-  return network.parseAddress(endpoint.host, endpoint.port)
+                                                             bool coalesce, TlsClient* tls) {
+  auto host = kj::str(endpoint.host.c_str());
+  auto port = endpoint.port;
+  return network.parseAddress(host, port)
       .then([](kj::Own<kj::NetworkAddress> address) {
         return address->connect().attach(kj::mv(address));
+      })
+      .then([tls, endpoint = kj::mv(endpoint)](
+                kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<kj::Own<kj::AsyncIoStream>> {
+        if (tls == nullptr) {
+          return kj::mv(stream);
+        }
+        return tls->wrap(kj::mv(stream), endpoint);
       })
       .then([cookie = kj::str(cookie), name = kj::str(client_name),
              coalesce](kj::Own<kj::AsyncIoStream> stream) mutable {

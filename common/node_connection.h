@@ -9,6 +9,8 @@
 
 namespace discache {
 
+class TlsClient;
+
 // KJ thread only. Owns the socket, the vat network and the RPC system; the
 // Node capability it hands out stays valid while this object lives. After a
 // disconnect, drop the whole object and connect again (0.9.2 must not
@@ -18,10 +20,14 @@ class NodeConnection {
   // Resolves, connects, sets reader limits and logs in (pipelined: the Node
   // capability can be used before the login answer arrives).
   // `coalesce`: wrap the socket in a CoalescingStream (fewer syscalls per call).
+  // `tls`: speak TLS and verify the node's certificate before logging in
+  // (null: plain TCP); must outlive the returned promise. TLS sits under the
+  // CoalescingStream, so one coalesced writev is one TLS write.
   static kj::Promise<kj::Own<NodeConnection>> connect(kj::Network& network, Endpoint endpoint,
                                                       kj::StringPtr cookie,
                                                       kj::StringPtr client_name,
-                                                      bool coalesce = true);
+                                                      bool coalesce = true,
+                                                      TlsClient* tls = nullptr);
 
   NodeConnection(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr cookie,
                  kj::StringPtr client_name);

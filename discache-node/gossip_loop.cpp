@@ -23,10 +23,9 @@ class LogErrors final : public kj::TaskSet::ErrorHandler {
 
 }  // namespace
 
-GossipLoop::GossipLoop(NodeContext& ctx, kj::Network& network, PeerLinks& peers, kj::Timer& timer,
+GossipLoop::GossipLoop(NodeContext& ctx, PeerLinks& peers, kj::Timer& timer,
                        std::vector<Endpoint> seeds, FailureTiming timing)
     : ctx_(ctx),
-      network_(network),
       peers_(peers),
       timer_(timer),
       seeds_(std::move(seeds)),
@@ -65,21 +64,19 @@ kj::Promise<void> GossipLoop::join_loop(bool said_unreachable) {
 }
 
 kj::Promise<bool> GossipLoop::join_through(Endpoint seed) {
-  auto attempt = NodeConnection::connect(network_, seed, ctx_.cookie, ctx_.members.self().name)
-                     .then([this](kj::Own<NodeConnection> connection) {
-                       auto request = connection->node().joinRequest();
-                       write_member(ctx_.members.self(), request.initMember());
-                       return request.send().then(
-                           [this, connection = kj::mv(connection)](auto response) {
-                             auto list = read_member_list(response.getList());
-                             ctx_.members.merge(list);
-                             for (const auto& m : list.members) {
-                               if (m.last_heard_ms_ago == 0) {
-                                 ctx_.members.heard_from(m.name, MemberTable::Clock::now());
-                               }
-                             }
-                           });
-                     });
+  auto attempt = peers_.dial(seed).then([this](kj::Own<NodeConnection> connection) {
+    auto request = connection->node().joinRequest();
+    write_member(ctx_.members.self(), request.initMember());
+    return request.send().then([this, connection = kj::mv(connection)](auto response) {
+      auto list = read_member_list(response.getList());
+      ctx_.members.merge(list);
+      for (const auto& m : list.members) {
+        if (m.last_heard_ms_ago == 0) {
+          ctx_.members.heard_from(m.name, MemberTable::Clock::now());
+        }
+      }
+    });
+  });
   return timer_.timeoutAfter(to_kj(timing_.probe_timeout * 4), kj::mv(attempt))
       .then([]() { return true; },
             [this, seed](kj::Exception&& e) {

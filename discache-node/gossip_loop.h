@@ -26,8 +26,9 @@ namespace discache::node {
 // (docs/design.md, Membership).
 class GossipLoop {
  public:
-  GossipLoop(NodeContext& ctx, kj::Network& network, PeerLinks& peers, kj::Timer& timer,
-             std::vector<Endpoint> seeds, FailureTiming timing);
+  // Connects to seeds and peers through `peers` (which knows cookie and TLS).
+  GossipLoop(NodeContext& ctx, PeerLinks& peers, kj::Timer& timer, std::vector<Endpoint> seeds,
+             FailureTiming timing);
 
   // Joins through the seeds in the background (retrying until one answers)
   // and probes peers every interval. Never resolves; cancel to stop.
@@ -46,7 +47,6 @@ class GossipLoop {
   kj::Promise<void> exchange(const Member& peer);
 
   NodeContext& ctx_;
-  kj::Network& network_;
   PeerLinks& peers_;
   kj::Timer& timer_;
   std::vector<Endpoint> seeds_;

@@ -31,6 +31,8 @@
 #include "resident_memory.h"
 #include "size_limits.h"
 #include "size_text.h"
+#include "tls_flags.h"
+#include "tls_stream.h"
 #include "worker_loops.h"
 
 namespace discache::node {
@@ -73,7 +75,19 @@ class NodeMain {
                           "other nodes must present it.")
         .addOption({"insecure"}, KJ_BIND_METHOD(*this, set_insecure),
                    "Allow listening on a non-loopback address without a cookie.")
-        .addOptionWithArg({"max-connections"}, KJ_BIND_METHOD(*this, set_max_connections), "<n>",
+        .addOptionWithArg({"tls-cert"}, KJ_BIND_METHOD(tls_flags_, set_cert), "<path>",
+                          "PEM certificate (then any intermediates) of this node: its port "
+                          "then serves only TLS. Needs --tls-key and --tls-ca. Clients check "
+                          "it names the host they dial, as a DNS entry of subjectAltName (an "
+                          "IP address too: DNS:10.0.0.1).")
+        .addOptionWithArg({"tls-key"}, KJ_BIND_METHOD(tls_flags_, set_key), "<path>",
+                          "PEM private key (unencrypted) of the --tls-cert certificate.")
+        .addOptionWithArg({"tls-ca"}, KJ_BIND_METHOD(tls_flags_, set_ca), "<path>",
+                          "PEM certificate(s) of the CA that signed the nodes' certificates: "
+                          "this node talks TLS to its peers and checks theirs against it. TLS "
+                          "encrypts; the cookie still authenticates.")
+        .addOptionWithArg({"max-connections"}, KJ_BIND_METHOD(*this, set_max_connections),
+                          "<n>",
                           "Connections beyond this are closed at once, with a log line "
                           "(default 10000; the open-file limit is raised to fit).")
         .addOptionWithArg({"idle-timeout"}, KJ_BIND_METHOD(*this, set_idle_timeout), "<duration>",
@@ -319,6 +333,10 @@ class NodeMain {
       context_.exitError(kj::str("discache-node: ", cookie.error().message.c_str()));
     }
     cookie_ = std::move(*cookie);
+    auto tls = tls_flags_.load();
+    if (!tls) {
+      context_.exitError(kj::str("discache-node: ", tls.error().message.c_str()));
+    }
     // Safe default: a node reachable from other hosts must check who calls.
     if (cookie_.empty() && !insecure_ && !is_loopback(listen_.host)) {
       context_.exitError(kj::str(
@@ -363,6 +381,9 @@ class NodeMain {
               << ctx.store.shard(0).max_item_bytes() << " bytes" << std::endl;
     ctx.coalesce = coalesce_;
     ctx.cookie = cookie_;
+    if (*tls) {
+      ctx.tls = &(*tls)->server;  // each loop makes its own TlsServer from it
+    }
     raise_open_file_limit();
     ctx.max_connections = max_connections_;
     ctx.connection_limits = connection_limits_;
@@ -374,8 +395,15 @@ class NodeMain {
       context_.exitError(kj::str("discache-node: cannot start its threads: ", e.what()));
     }
 
-    PeerLinks peers(network, name, cookie_);
-    GossipLoop gossip(ctx, network, peers, io.provider->getTimer(), seeds_, timing_);
+    // Loop 0's client context for its peers (kj::TlsContext stays on its thread).
+    kj::Own<TlsClient> tls_client;
+    if (*tls) {
+      tls_client = kj::heap<TlsClient>((*tls)->peers);
+      std::cerr << "discache-node[" << name << "]: TLS: serving only TLS, checking peers "
+                << "against --tls-ca" << std::endl;
+    }
+    PeerLinks peers(network, name, cookie_, tls_client.get());
+    GossipLoop gossip(ctx, peers, io.provider->getTimer(), seeds_, timing_);
     // Discovery runs on its own Asio thread and hands addresses over here.
     CrossThreadQueue<Endpoint> discovered;
     std::unique_ptr<Discovery> discovery;
@@ -474,6 +502,7 @@ class NodeMain {
   std::optional<std::string> cookie_file_;
   std::string cookie_;
   bool insecure_ = false;
+  TlsFlags tls_flags_;
   std::uint64_t max_connections_ = 10000;
   ConnectionLimits connection_limits_;
   std::string cluster_ = "discache";

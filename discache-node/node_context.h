@@ -18,6 +18,10 @@
 #include "shard_state.h"
 #include "sharded_store.h"
 
+namespace discache {
+struct TlsServerConfig;
+}
+
 namespace discache::node {
 
 class NodeLoop;
@@ -63,6 +67,10 @@ struct NodeContext {
   bool coalesce = true;
   // The cluster's cookie; empty: none required (loopback-only nodes).
   std::string cookie;
+  // Accepted connections speak only TLS (--tls-cert); null: plain TCP.
+  // Each loop makes its own TlsServer from it (a kj::TlsContext stays on
+  // its thread). Owned by main.
+  const TlsServerConfig* tls = nullptr;
   // Connections beyond this are closed on accept (--max-connections), over
   // all loops together.
   std::uint64_t max_connections = 10000;

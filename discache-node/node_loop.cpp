@@ -30,6 +30,7 @@ NodeLoop::NodeLoop(NodeContext& node, std::size_t index, kj::Timer& timer)
       timer_(timer),
       ops_(*node.shards[index], node.store),
       log_(node.name(), timer),
+      tls_(node.tls != nullptr ? kj::heap<TlsServer>(*node.tls) : kj::Own<TlsServer>()),
       watchers_([this]() { return latest_members_; }),
       outboxes_(node.loop_count()),
       errors_(kj::heap<LogErrors>()),

@@ -15,6 +15,7 @@
 #include "member_watchers.h"
 #include "node_context.h"
 #include "shard_operations.h"
+#include "tls_stream.h"
 
 namespace discache::node {
 
@@ -41,6 +42,14 @@ class NodeLoop {
   // This loop's shard's operations; only for keys owns() says are here.
   ShardOperations& local_ops() { return ops_; }
   bool owns(KeyHash hash) const { return node_.store.shard_index(hash) == index_; }
+  // This loop's TLS context when the node serves TLS (kj::TlsContext is not
+  // shared between threads).
+  kj::Maybe<TlsServer&> tls() {
+    if (tls_) {
+      return *tls_;
+    }
+    return nullptr;
+  }
 
   // Runs `f` on loop `target`'s thread (right here if that is this loop) and
   // resolves with what it returned. `f` must finish synchronously: a
@@ -88,6 +97,7 @@ class NodeLoop {
   kj::Timer& timer_;
   ShardOperations ops_;
   LimitLog log_;
+  kj::Own<TlsServer> tls_;
   // The member list as loop 0 last sent it: what this loop's watchers push.
   MemberList latest_members_;
   MemberWatchers watchers_;

@@ -16,6 +16,7 @@
 #include "node_connection.h"
 #include "node_loop.h"
 #include "resident_memory.h"
+#include "tls_accept.h"
 #include "wire_text.h"
 
 namespace discache::node {
@@ -357,6 +358,42 @@ class ConnectionErrors final : public kj::TaskSet::ErrorHandler {
   }
 };
 
+// The connection's RPC over `stream` (a socket, or TLS over it).
+kj::Promise<void> serve_stream(kj::Own<kj::AsyncIoStream> stream, std::string peer,
+                               NodeLoop& loop) {
+  kj::Maybe<CoalescingStream&> coalescing;
+  if (loop.node().coalesce) {
+    // Over TLS, not under it: one coalesced writev is one TLS write.
+    auto wrapped = kj::heap<CoalescingStream>(kj::mv(stream));
+    coalescing = *wrapped;
+    stream = kj::mv(wrapped);
+  }
+  auto connection = kj::heap<ServerConnection>(kj::mv(stream), coalescing, kj::mv(peer), loop);
+  // An idle connection ends like a broken one: destroying it closes the socket.
+  auto done = connection->network.onDisconnect().exclusiveJoin(connection->guard.idle_close());
+  return done.attach(kj::mv(connection));
+}
+
+kj::Promise<void> serve_tls(kj::Own<kj::AsyncIoStream> stream, std::string peer, NodeLoop& loop,
+                            TlsServer& tls) {
+  // A connection still in its handshake counts against --max-connections
+  // like a logged-in one (GateImpl counts it from then on).
+  auto& open = loop.node().connections.open;
+  ++open;
+  auto slot = kj::defer([&open]() { --open; });
+  auto handshake =
+      accept_tls(kj::mv(stream), tls, loop.timer(),
+                 tls_handshake_timeout(loop.node().connection_limits), loop.limit_log(), peer);
+  return handshake.attach(kj::mv(slot))
+      .then([peer = kj::mv(peer),
+             &loop](kj::Maybe<kj::Own<kj::AsyncIoStream>> secured) mutable -> kj::Promise<void> {
+        KJ_IF_MAYBE (s, secured) {
+          return serve_stream(kj::mv(*s), kj::mv(peer), loop);
+        }
+        return kj::READY_NOW;
+      });
+}
+
 kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeLoop& loop,
                               kj::TaskSet& tasks) {
   return listener.accept().then([&listener, &loop, &tasks](kj::Own<kj::AsyncIoStream>&& stream) {
@@ -380,16 +417,10 @@ kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeLoop& loop,
 
 kj::Promise<void> serve_connection(kj::Own<kj::AsyncIoStream> stream, std::string peer,
                                    NodeLoop& loop) {
-  kj::Maybe<CoalescingStream&> coalescing;
-  if (loop.node().coalesce) {
-    auto wrapped = kj::heap<CoalescingStream>(kj::mv(stream));
-    coalescing = *wrapped;
-    stream = kj::mv(wrapped);
+  KJ_IF_MAYBE (tls, loop.tls()) {
+    return serve_tls(kj::mv(stream), kj::mv(peer), loop, *tls);
   }
-  auto connection = kj::heap<ServerConnection>(kj::mv(stream), coalescing, kj::mv(peer), loop);
-  // An idle connection ends like a broken one: destroying it closes the socket.
-  auto done = connection->network.onDisconnect().exclusiveJoin(connection->guard.idle_close());
-  return done.attach(kj::mv(connection));
+  return serve_stream(kj::mv(stream), kj::mv(peer), loop);
 }
 
 kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeLoop& loop) {

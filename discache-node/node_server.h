@@ -14,8 +14,9 @@ namespace discache::node {
 kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeLoop& loop);
 
 // `loop`'s thread only. Serves one accepted connection exactly as serve()
-// does (limits, coalescing, Gate); resolves when it ends, for whatever
-// reason. `peer` names it in log lines. The fuzz target feeds bytes here.
+// does (TLS handshake if the node has --tls-cert, limits, coalescing, Gate);
+// resolves when it ends, for whatever reason. `peer` names it in log lines.
+// The fuzz target feeds bytes here.
 kj::Promise<void> serve_connection(kj::Own<kj::AsyncIoStream> stream, std::string peer,
                                    NodeLoop& loop);
 

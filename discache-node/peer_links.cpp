@@ -10,10 +10,12 @@ class IgnoreErrors final : public kj::TaskSet::ErrorHandler {
 };
 }  // namespace
 
-PeerLinks::PeerLinks(kj::Network& network, std::string self_name, std::string cookie)
+PeerLinks::PeerLinks(kj::Network& network, std::string self_name, std::string cookie,
+                     TlsClient* tls)
     : network_(network),
       self_name_(std::move(self_name)),
       cookie_(std::move(cookie)),
+      tls_(tls),
       errors_(kj::heap<IgnoreErrors>()),
       graveyard_(*errors_) {}
 
@@ -28,8 +30,8 @@ kj::Promise<wire::Node::Client> PeerLinks::link(const Member& member) {
   if (!endpoint) {
     return KJ_EXCEPTION(FAILED, "member has an unparsable address", member.address.c_str());
   }
-  return NodeConnection::connect(network_, *endpoint, cookie_, self_name_)
-      .then([this, member](kj::Own<NodeConnection> connection) {
+  return dial(*endpoint).then(
+      [this, member](kj::Own<NodeConnection> connection) {
         auto node = connection->node();
         // A link the peer closed (it restarted, or found it idle) is
         // forgotten at once, so the next call reconnects instead of failing.
@@ -49,6 +51,10 @@ kj::Promise<wire::Node::Client> PeerLinks::link(const Member& member) {
                       });
         return node;
       });
+}
+
+kj::Promise<kj::Own<NodeConnection>> PeerLinks::dial(const Endpoint& endpoint) {
+  return NodeConnection::connect(network_, endpoint, cookie_, self_name_, /*coalesce=*/true, tls_);
 }
 
 void PeerLinks::drop(const std::string& name) {

@@ -16,10 +16,16 @@ namespace discache::node {
 // use and dropped when a call on it fails, so the next use reconnects.
 class PeerLinks {
  public:
-  PeerLinks(kj::Network& network, std::string self_name, std::string cookie);
+  // `tls`: talk TLS to peers and verify their certificates (null: plain
+  // TCP); must outlive this object.
+  PeerLinks(kj::Network& network, std::string self_name, std::string cookie,
+            TlsClient* tls = nullptr);
 
   // The peer's Node capability, connecting first if needed.
   kj::Promise<wire::Node::Client> link(const Member& member);
+  // A new connection to `endpoint`, logged in as this node (TLS if on), not
+  // cached: for seeds, whose names are not known yet.
+  kj::Promise<kj::Own<NodeConnection>> dial(const Endpoint& endpoint);
   // Forgets the connection to `name` (it broke or timed out).
   void drop(const std::string& name);
 
@@ -27,6 +33,7 @@ class PeerLinks {
   kj::Network& network_;
   std::string self_name_;
   std::string cookie_;
+  TlsClient* tls_;
   // A link serves one incarnation at one address: a restarted peer (new
   // incarnation) gets a new connection instead of the dead one.
   struct Link {

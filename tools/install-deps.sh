@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   g++ meson ninja-build pkg-config
   capnproto libcapnp-dev libasio-dev libxxhash-dev doctest-dev libssl-dev
+  openssl                      # the TLS test makes its certificates with it
   memcached libmemcached-dev   # side-by-side benchmarks and comparison tests
   iproute2 procps              # network-namespace tests, process inspection
   clang-19 libclang-rt-19-dev  # sanitizer build and libFuzzer (tools/run-sanitizers.sh)

@@ -8,6 +8,7 @@
 #include "cluster_view.h"
 #include "kj_duration.h"
 #include "node_connection.h"
+#include "tls_stream.h"
 #include "wire_text.h"
 
 namespace discache::detail {
@@ -53,11 +54,10 @@ class CallerLoop {
   Link* find(const ClientCore& core, const Member& member) {
     // Connections of clients closed since are dropped here, on their thread.
     std::erase_if(links_, [](const Link& l) { return l.client.expired(); });
+    std::erase_if(tls_, [](const Tls& t) { return t.client.expired(); });
     for (auto& link : links_) {
-      // Same client without touching the reference counts.
-      const bool same_client =
-          !link.client.owner_before(core.identity()) && !core.identity().owner_before(link.client);
-      if (same_client && link.node == member.name && link.address == member.address) {
+      if (same_client(link.client, core) && link.node == member.name &&
+          link.address == member.address) {
         return &link;
       }
     }
@@ -70,12 +70,13 @@ class CallerLoop {
       return nullptr;
     }
     const ClientOptions& options = core.options();
-    auto connection = io_.provider->getTimer()
-                          .timeoutAt(deadline_in(options.connect_timeout),
-                                     NodeConnection::connect(io_.provider->getNetwork(), *endpoint,
-                                                             options.cookie, options.client_name,
-                                                             options.coalescing_transport))
-                          .wait(io_.waitScope);
+    auto connection =
+        io_.provider->getTimer()
+            .timeoutAt(deadline_in(options.connect_timeout),
+                       NodeConnection::connect(io_.provider->getNetwork(), *endpoint,
+                                               options.cookie, options.client_name,
+                                               options.coalescing_transport, tls_for(core)))
+            .wait(io_.waitScope);
     links_.push_back(Link{core.identity(), member.name, member.address, kj::mv(connection)});
     return &links_.back();
   }
@@ -87,7 +88,34 @@ class CallerLoop {
   kj::AsyncIoContext& io() { return io_; }
 
  private:
+  // Same client without touching the reference counts.
+  static bool same_client(const std::weak_ptr<const int>& client, const ClientCore& core) {
+    return !client.owner_before(core.identity()) && !core.identity().owner_before(client);
+  }
+
+  // This thread's TLS context for `core`'s settings, made on first use (a
+  // kj::TlsContext stays on the thread that made it); null when TLS is off.
+  TlsClient* tls_for(const ClientCore& core) {
+    const TlsClientConfig* config = core.tls_config();
+    if (config == nullptr) {
+      return nullptr;
+    }
+    for (auto& t : tls_) {
+      if (same_client(t.client, core)) {
+        return t.context.get();
+      }
+    }
+    tls_.push_back(Tls{core.identity(), kj::heap<TlsClient>(*config)});
+    return tls_.back().context.get();
+  }
+
+  struct Tls {
+    std::weak_ptr<const int> client;
+    kj::Own<TlsClient> context;
+  };
+
   kj::AsyncIoContext io_;
+  std::vector<Tls> tls_;     // after io_, before links_
   std::vector<Link> links_;  // after io_: destroyed first
 };
 

@@ -30,7 +30,20 @@ std::expected<std::unique_ptr<ClientCore>, Error> ClientCore::start(ClientOption
     }
     options.cookie = std::move(*from_env);
   }
+  std::optional<TlsClientConfig> tls;
+  if (options.tls_ca_file.empty() && !options.tls_server_name.empty()) {
+    return std::unexpected(Error{Errc::invalid_argument,
+                                 "tls_server_name is set but tls_ca_file is empty (TLS is off)"});
+  }
+  if (!options.tls_ca_file.empty()) {
+    auto loaded = load_tls_client(options.tls_ca_file, options.tls_server_name, "tls_ca_file");
+    if (!loaded) {
+      return std::unexpected(loaded.error());
+    }
+    tls = std::move(*loaded);
+  }
   std::unique_ptr<ClientCore> core(new ClientCore(std::move(options)));
+  core->tls_ = std::move(tls);
   std::promise<std::expected<void, Error>> started;
   auto ready = started.get_future();
   core->thread_ = std::thread([raw = core.get(), &started]() {
@@ -61,7 +74,7 @@ ClientCore::~ClientCore() {
 void ClientCore::thread_main(std::function<void(std::expected<void, Error>)> started) {
   loop_thread_id_ = std::this_thread::get_id();
   auto io = kj::setupAsyncIo();
-  ClusterView view(io, options_);
+  ClusterView view(io, options_, tls_config());
   view_ = &view;
   view.publish_routes_to(routes_);
   auto boot = view.bootstrap().wait(io.waitScope);

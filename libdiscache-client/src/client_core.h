@@ -5,6 +5,7 @@
 #include <kj/mutex.h>
 
 #include <functional>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "key_op.h"
 #include "route_snapshot.h"
 #include "single_flight.h"
+#include "tls_config.h"
 
 namespace discache::detail {
 
@@ -38,6 +40,8 @@ class ClientCore {
   // True on the client's own I/O thread (where blocking calls would deadlock).
   bool on_loop_thread() const { return std::this_thread::get_id() == loop_thread_id_; }
   const ClientOptions& options() const { return options_; }
+  // Any thread. The TLS settings read at start; null when TLS is off.
+  const TlsClientConfig* tls_config() const { return tls_ ? &*tls_ : nullptr; }
   // The I/O thread's cluster view; only for code already on that thread.
   ClusterView* loop_view() const { return view_; }
   // Any thread. The writes not yet answered by every replica.
@@ -65,6 +69,7 @@ class ClientCore {
   };
 
   ClientOptions options_;
+  std::optional<TlsClientConfig> tls_;  // set before the I/O thread starts
   SingleFlight flights_;
   kj::MutexGuarded<Queue> queue_;
   std::thread thread_;

@@ -56,9 +56,11 @@ class PushedMembers final : public wire::MemberWatcher::Server {
 
 }  // namespace
 
-ClusterView::ClusterView(kj::AsyncIoContext& io, const ClientOptions& options)
+ClusterView::ClusterView(kj::AsyncIoContext& io, const ClientOptions& options,
+                         const TlsClientConfig* tls)
     : io_(io),
       options_(options),
+      tls_(tls != nullptr ? kj::heap<TlsClient>(*tls) : kj::Own<TlsClient>()),
       // A random writer id keeps two clients' versions distinct.
       versions_(static_cast<std::uint16_t>(std::random_device{}())),
       task_errors_(kj::heap<LogTaskErrors>()),
@@ -71,6 +73,15 @@ Error ClusterView::translate(const kj::Exception& exception, const Member& membe
   std::string where = member.name.starts_with("address:")
                           ? "seed " + member.address
                           : "node " + member.name + " (" + member.address + ")";
+  if (is_tls_failure(exception)) {
+    std::string_view why = exception.getDescription().cStr();
+    if (why.starts_with(kTlsFailurePrefix)) {
+      return Error{Errc::tls, std::string(why.substr(std::string_view(kTlsFailurePrefix).size()))};
+    }
+    // A TLS-only node answered our plaintext login.
+    return Error{Errc::tls, where + " accepts only TLS: give the cluster's CA (tls_ca_file, " +
+                                "discache-ctl --tls-ca)"};
+  }
   if (exception.getType() == kj::Exception::Type::DISCONNECTED) {
     return Error{Errc::unavailable, where + " is unreachable"};
   }
@@ -99,10 +110,10 @@ wire::Node::Client ClusterView::node_for(const Member& member) {
   link.generation = generation;
   auto connected =
       io_.provider->getTimer()
-          .timeoutAfter(
-              to_kj(options_.connect_timeout),
-              NodeConnection::connect(io_.provider->getNetwork(), *endpoint, options_.cookie,
-                                      options_.client_name, options_.coalescing_transport))
+          .timeoutAfter(to_kj(options_.connect_timeout),
+                        NodeConnection::connect(io_.provider->getNetwork(), *endpoint,
+                                                options_.cookie, options_.client_name,
+                                                options_.coalescing_transport, tls_.get()))
           .then(
               [this, name = member.name, generation](kj::Own<NodeConnection> connection) {
                 auto node = connection->node();
@@ -125,7 +136,10 @@ wire::Node::Client ClusterView::node_for(const Member& member) {
                 return node;
               },
               [](kj::Exception&& e) -> wire::Node::Client {
-                // Whatever stopped the connect, callers see "unreachable".
+                if (is_tls_failure(e)) {
+                  kj::throwFatalException(kj::mv(e));  // translate() explains it
+                }
+                // Whatever else stopped the connect, callers see "unreachable".
                 kj::throwFatalException(
                     kj::Exception(kj::Exception::Type::DISCONNECTED, __FILE__, __LINE__,
                                   kj::str("cannot connect: ", e.getDescription())));
@@ -265,9 +279,13 @@ std::vector<std::string> ClusterView::member_candidates() const {
   return out;
 }
 
-kj::Promise<std::expected<MemberList, Error>> ClusterView::fetch_members(std::size_t candidate) {
+kj::Promise<std::expected<MemberList, Error>> ClusterView::fetch_members(
+    std::size_t candidate, std::optional<Error> notable) {
   auto candidates = member_candidates();
   if (candidate >= candidates.size()) {
+    if (notable) {
+      return std::expected<MemberList, Error>(std::unexpected(std::move(*notable)));
+    }
     return std::expected<MemberList, Error>(std::unexpected(Error{
         Errc::no_seed,
         "no seed or member answered (tried " + std::to_string(candidates.size()) + " addresses)"}));
@@ -287,12 +305,18 @@ kj::Promise<std::expected<MemberList, Error>> ClusterView::fetch_members(std::si
         drop_link(target.name);
         return std::expected<MemberList, Error>(std::unexpected(translate(e, target)));
       })
-      .then([this, candidate](std::expected<MemberList, Error> result)
-                -> kj::Promise<std::expected<MemberList, Error>> {
+      .then([this, candidate,
+             notable = std::move(notable)](std::expected<MemberList, Error> result) mutable
+            -> kj::Promise<std::expected<MemberList, Error>> {
         if (result || result.error().is(Errc::unauthenticated)) {
           return kj::mv(result);  // a wrong cookie is final: say so, not "no seed"
         }
-        return fetch_members(candidate + 1);
+        // Another seed may have a good certificate; if none answers, the
+        // certificate problem is the news, not "no seed".
+        if (!notable && result.error().is(Errc::tls)) {
+          notable = result.error();
+        }
+        return fetch_members(candidate + 1, std::move(notable));
       });
 }
 

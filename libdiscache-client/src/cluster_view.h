@@ -16,6 +16,7 @@
 #include "node_connection.h"
 #include "replicated_op.h"
 #include "route_snapshot.h"
+#include "tls_stream.h"
 #include "version_clock.h"
 
 namespace discache::detail {
@@ -24,7 +25,9 @@ namespace discache::detail {
 // all ops for one node that were queued together as batch calls.
 class ClusterView {
  public:
-  ClusterView(kj::AsyncIoContext& io, const ClientOptions& options);
+  // `tls`: null for plain TCP; read only here (this thread builds its own context).
+  ClusterView(kj::AsyncIoContext& io, const ClientOptions& options,
+              const TlsClientConfig* tls = nullptr);
   ~ClusterView();
 
   // Reads the member list from the first seed that answers.
@@ -104,12 +107,16 @@ class ClusterView {
   std::size_t replicas() const;
   void publish_route();
   void apply_members(MemberList list);
-  kj::Promise<std::expected<MemberList, Error>> fetch_members(std::size_t candidate);
+  // `notable`: the first TLS failure met so far, reported instead of no_seed
+  // when no candidate answers.
+  kj::Promise<std::expected<MemberList, Error>> fetch_members(std::size_t candidate,
+                                                              std::optional<Error> notable = {});
   std::vector<std::string> member_candidates() const;
   Error translate(const kj::Exception& exception, const Member& member) const;
 
   kj::AsyncIoContext& io_;
   const ClientOptions& options_;
+  kj::Own<TlsClient> tls_;  // null: plain TCP. Before links_, which use it.
   MemberList members_;
   HashRing ring_;
   std::vector<Member> ring_members_;  // aligned with ring_.nodes()

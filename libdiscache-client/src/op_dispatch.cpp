@@ -246,6 +246,10 @@ void ClusterView::send_batch(const Member& member, std::vector<Pending> pendings
         Error error = translate(e, member);
         if (error.code == Errc::unavailable) {
           drop_link(member.name, /*broken=*/true);
+        } else if (error.code == Errc::tls) {
+          // Not down: it answers, but not to us. The next op tries a fresh
+          // handshake, so a node whose certificate is fixed is used again.
+          drop_link(member.name);
         }
         fail_all(error);
       });

@@ -6,8 +6,8 @@
 
 namespace discache::testing {
 
-std::expected<MemberList, Error> member_list_of(const std::string& address) {
-  ClientOptions options;
+std::expected<MemberList, Error> member_list_of(const std::string& address, ClientOptions base) {
+  ClientOptions options = std::move(base);
   options.seeds = {address};
   options.client_name = "integration-harness";
   options.connect_timeout = std::chrono::milliseconds(1000);
@@ -91,7 +91,7 @@ bool LocalCluster::converged() {
     }
   }
   for (auto* viewer : running) {
-    auto list = member_list_of(viewer->address());
+    auto list = member_list_of(viewer->address(), options_.harness_client);
     if (!list) {
       return false;
     }
@@ -117,7 +117,7 @@ std::string LocalCluster::describe_views() {
       out << " is not running\n";
       continue;
     }
-    auto list = member_list_of(node->address());
+    auto list = member_list_of(node->address(), options_.harness_client);
     if (!list) {
       out << " did not answer: " << list.error().describe() << "\n";
       continue;

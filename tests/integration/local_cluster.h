@@ -24,6 +24,10 @@ struct ClusterOptions {
   std::uint32_t replicas = 0;
   // Extra flags for every node, e.g. {"--max-value-bytes", "4096"}.
   std::vector<std::string> node_args;
+  // The harness's own clients (convergence checks) start from these, e.g.
+  // tls_ca_file for a TLS cluster; seeds and the other fields it needs are
+  // set over them.
+  ClientOptions harness_client{};
   // Whether start() and add_node() wait for the member lists to agree, and how long.
   bool await_convergence = true;
   std::chrono::milliseconds converge_timeout = std::chrono::seconds(20);
@@ -82,7 +86,8 @@ class LocalCluster {
 };
 
 // The member list that the node at `address` serves right now, read by a
-// short-lived Client seeded with that node alone.
-std::expected<MemberList, Error> member_list_of(const std::string& address);
+// short-lived Client seeded with that node alone, made from `base`.
+std::expected<MemberList, Error> member_list_of(const std::string& address,
+                                                ClientOptions base = {});
 
 }  // namespace discache::testing

@@ -73,6 +73,12 @@ class CtlMain {
         .addOption({"json"}, KJ_BIND_METHOD(*this, set_json), "Print machine-readable JSON.")
         .addOptionWithArg({"cookie-file"}, KJ_BIND_METHOD(*this, set_cookie_file), "<path>",
                           "The cluster's cookie (default: $DISCACHE_COOKIE, else none).")
+        .addOptionWithArg({"tls-ca"}, KJ_BIND_METHOD(*this, set_tls_ca), "<path>",
+                          "Talk TLS, trusting nodes whose certificate this CA (PEM) signed: "
+                          "for nodes started with --tls-cert.")
+        .addOptionWithArg({"tls-server-name"}, KJ_BIND_METHOD(*this, set_tls_server_name), "<name>",
+                          "The DNS name node certificates must carry (default: the host of "
+                          "each node's address).")
         .addOptionWithArg({"timeout"}, KJ_BIND_METHOD(*this, set_timeout), "<duration>",
                           "Deadline per operation, e.g. 500ms or 2s (default 2s).");
   }
@@ -84,6 +90,14 @@ class CtlMain {
   }
   kj::MainBuilder::Validity set_cookie_file(kj::StringPtr arg) {
     cookie_file_ = std::string(arg.cStr());
+    return true;
+  }
+  kj::MainBuilder::Validity set_tls_ca(kj::StringPtr arg) {
+    tls_ca_ = std::string(arg.cStr());
+    return true;
+  }
+  kj::MainBuilder::Validity set_tls_server_name(kj::StringPtr arg) {
+    tls_server_name_ = std::string(arg.cStr());
     return true;
   }
   kj::MainBuilder::Validity set_node(kj::StringPtr arg) {
@@ -192,6 +206,8 @@ class CtlMain {
       fail(cookie.error());
     }
     options.cookie = std::move(*cookie);
+    options.tls_ca_file = tls_ca_;
+    options.tls_server_name = tls_server_name_;
     options.deadline = timeout_;
     if (node_) {
       options.seeds = {*node_};
@@ -580,6 +596,8 @@ class CtlMain {
   Seeds options_;
   std::optional<std::string> node_;
   std::optional<std::string> cookie_file_;
+  std::string tls_ca_;
+  std::string tls_server_name_;
   bool json_ = false;
   std::chrono::milliseconds timeout_{2000};
   std::chrono::milliseconds ttl_{0};

@@ -23,6 +23,9 @@ enum class Errc : std::uint8_t {
   protocol,          // the peer sent something we do not understand
   would_deadlock,    // a blocking call made on the client's own I/O thread
   internal,          // a bug: please report it
+  // After `internal` so the earlier codes keep their values.
+  tls,  // the TLS handshake failed: untrusted or misnamed certificate, or one
+        // side does not speak TLS
 };
 
 // Stable lower-case name of a code, e.g. "not_found".

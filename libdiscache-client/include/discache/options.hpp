@@ -48,6 +48,16 @@ struct ClientOptions {
   // $DISCACHE_COOKIE); empty: taken from $DISCACHE_COOKIE if set. A wrong or
   // missing one fails with Errc::unauthenticated.
   std::string cookie{};
+  // PEM file of the CA that signed the nodes' certificates; non-empty turns
+  // TLS on: every connection is encrypted and the node's certificate must be
+  // signed by this CA, or the connection fails with Errc::tls before anything
+  // (the cookie included) is sent. Read once, at connect: an unreadable file
+  // fails connect with Errc::invalid_argument. Empty: plain TCP.
+  std::string tls_ca_file{};
+  // The DNS name node certificates must carry; empty: the host part of each
+  // node's address. Only DNS entries of subjectAltName are checked (kj
+  // 0.9.2), so nodes addressed by IP need the IP as a DNS entry too.
+  std::string tls_server_name{};
   // Shown in node logs.
   std::string client_name = "discache-client";
   // Coalesce reads and writes on each connection (fewer syscalls per call);
