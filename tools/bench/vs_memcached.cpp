@@ -253,15 +253,15 @@ class VsMain {
   kj::MainFunc getMain() {
     kj::MainBuilder builder(
         context_, kVersion,
-        "Starts Debian's memcached (-t 1) and a discache-node (--replicas 1) with the same "
-        "memory on free loopback ports, preloads the same keys (16 B) and values (100 B) in "
+        "Starts Debian's memcached (-t N) and a discache-node (--replicas 1, --threads N) with "
+        "the same threads and memory on free loopback ports, preloads the same keys (16 B) and "
+        "values (100 B) in "
         "both, drives both with the same load shapes (a: gets, 8 threads x 16 in flight; b: "
         "one blocking get at a time; c: multiget of 100 keys, 4 in flight; d: as a, with 8 "
         "connections on both sides) and prints ops/s, "
         "p50, p99, server CPU per op and server RSS per item for each, with the ratios "
         "discache/memcached: medians of --runs runs. Takes about 3 minutes with the defaults.");
-    builder
-        .addOptionWithArg({"runs"}, KJ_BIND_METHOD(*this, set_runs), "<n>", "Runs (default 3).")
+    builder.addOptionWithArg({"runs"}, KJ_BIND_METHOD(*this, set_runs), "<n>", "Runs (default 3).")
         .addOptionWithArg({"duration"}, KJ_BIND_METHOD(*this, set_duration), "<duration>",
                           "Measured window of each scenario (default 5s).")
         .addOptionWithArg({"warmup"}, KJ_BIND_METHOD(*this, set_warmup), "<duration>",
@@ -270,10 +270,12 @@ class VsMain {
                           "Keys preloaded and used (default 500000).")
         .addOptionWithArg({"memory"}, KJ_BIND_METHOD(*this, set_memory), "<MiB>",
                           "Memory of each server in MiB (default 256).")
+        .addOptionWithArg({"server-threads"}, KJ_BIND_METHOD(*this, set_server_threads), "<n>",
+                          "Threads of each server: memcached -t N, discache-node --threads N "
+                          "(default 1).")
         .addOptionWithArg({"scenarios"}, KJ_BIND_METHOD(*this, set_scenarios), "<list>",
                           "Which scenarios, e.g. a,c (default a,b,c,d).")
-        .addOptionWithArg({"transport"}, KJ_BIND_METHOD(*this, set_transport),
-                          "<coalescing|plain>",
+        .addOptionWithArg({"transport"}, KJ_BIND_METHOD(*this, set_transport), "<coalescing|plain>",
                           "The node's and the client's transport (default coalescing).")
         .addOptionWithArg({"node"}, KJ_BIND_METHOD(*this, set_node), "<path>",
                           "discache-node to run (default: the one in this build).")
@@ -323,6 +325,13 @@ class VsMain {
     auto n = number<unsigned>(a);
     if (!n || *n < 16 || *n > 16384) return "--memory wants 16 to 16384 (MiB)";
     memory_mib_ = *n;
+    return true;
+  }
+  kj::MainBuilder::Validity set_server_threads(kj::StringPtr a) {
+    auto n = number<unsigned>(a);
+    if (!n || *n < 1 || *n > 64)
+      return "--server-threads wants 1 to 64";
+    server_threads_ = *n;
     return true;
   }
   kj::MainBuilder::Validity set_scenarios(kj::StringPtr a) {
@@ -384,8 +393,8 @@ class VsMain {
   std::unique_ptr<Child> start_memcached(std::uint16_t& port) {
     port = free_port();
     auto child = std::make_unique<Child>(std::vector<std::string>{
-        memcached_, "-t", "1", "-m", std::to_string(memory_mib_), "-p", std::to_string(port),
-        "-l", "127.0.0.1", "-U", "0", "-u", "nobody"});
+        memcached_, "-t", std::to_string(server_threads_), "-m", std::to_string(memory_mib_), "-p",
+        std::to_string(port), "-l", "127.0.0.1", "-U", "0", "-u", "nobody"});
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!can_connect(port)) {
       if (child->poll() || std::chrono::steady_clock::now() > deadline) {
@@ -400,9 +409,7 @@ class VsMain {
     std::vector<std::string> argv{node_, "--listen", "127.0.0.1:0", "--replicas", "1",
                                   "--memory", std::to_string(memory_mib_) + "MiB",
                                   "--name", "vs-memcached", "--transport", transport_};
-    if (node_has_threads_flag()) {
-      argv.insert(argv.end(), {"--threads", "1"});  // as memcached -t 1
-    }
+    argv.insert(argv.end(), {"--threads", std::to_string(server_threads_)});  // as memcached -t
     auto child = std::make_unique<Child>(argv);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (true) {
@@ -419,15 +426,6 @@ class VsMain {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-  }
-
-  bool node_has_threads_flag() {
-    if (!node_threads_flag_) {
-      Child help({node_, "--help"});
-      help.wait(std::chrono::seconds(10));
-      node_threads_flag_ = (help.out() + help.err()).find("--threads") != std::string::npos;
-    }
-    return *node_threads_flag_;
   }
 
   // ---- one bench invocation ----------------------------------------------------
@@ -569,11 +567,12 @@ class VsMain {
       print_json(scenarios);
       return;
     }
-    printf("discache vs memcached -t 1 on loopback: %s; %llu keys of 16 B, 100-byte values, "
-           "%s memory each; node transport %s; medians of %u runs; %s\n",
-           machine_description().c_str(), static_cast<unsigned long long>(keys_),
-           (std::to_string(memory_mib_) + " MiB").c_str(), transport_.c_str(), runs_,
-           utc_now().c_str());
+    printf(
+        "discache vs memcached -t %u on loopback: %s; %llu keys of 16 B, 100-byte values, "
+        "%s memory each; node transport %s; medians of %u runs; %s\n",
+        server_threads_, machine_description().c_str(), static_cast<unsigned long long>(keys_),
+        (std::to_string(memory_mib_) + " MiB").c_str(), transport_.c_str(), runs_,
+        utc_now().c_str());
     for (const auto& s : scenarios) {
       if (samples_[s.name][true].empty()) {
         continue;
@@ -666,7 +665,7 @@ class VsMain {
   std::string memcached_ = "memcached";
   std::string discache_bench_;
   std::string memcached_bench_;
-  std::optional<bool> node_threads_flag_;
+  unsigned server_threads_ = 1;
   bool verbose_ = false;
   bool json_ = false;
   // scenario -> discache? -> one sample per run
