@@ -1,3 +1,0 @@
-// The one doctest main() shared by every integration test binary.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include <doctest/doctest.h>
