@@ -42,6 +42,9 @@ WorkerLoops::WorkerLoops(NodeContext& node, std::vector<int> listen_fds) : node_
       throw std::runtime_error(worker->failure);
     }
   }
+  // Every loop is registered: from now on any of them may hand ops to any other.
+  serving_ = true;
+  started_.notify_all();
 }
 
 WorkerLoops::~WorkerLoops() {
@@ -51,6 +54,8 @@ WorkerLoops::~WorkerLoops() {
 void WorkerLoops::stop() {
   {
     std::lock_guard lock(mutex_);
+    serving_ = true;  // releases workers still waiting to serve; they stop at once
+    started_.notify_all();
     for (auto& worker : workers_) {
       if (worker->stop) {
         worker->stop->fulfill();
@@ -75,10 +80,13 @@ void WorkerLoops::run(Worker& worker, int listen_fd) {
                  NodeLoop loop(node_, worker.index, io.provider->getTimer());
                  auto stop = kj::newPromiseAndCrossThreadFulfiller<void>();
                  {
-                   std::lock_guard lock(mutex_);
+                   std::unique_lock lock(mutex_);
                    worker.stop = kj::mv(stop.fulfiller);
                    worker.ready = true;
                    started_.notify_all();
+                   // No loop serves before every loop's executor is
+                   // registered: an op could be handed to a loop not there yet.
+                   started_.wait(lock, [&] { return serving_; });
                  }
                  auto work =
                      serve(*listener, loop)

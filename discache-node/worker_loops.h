@@ -41,6 +41,7 @@ class WorkerLoops {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::mutex mutex_;
   std::condition_variable started_;
+  bool serving_ = false;  // every loop registered (or stopping): workers may serve
 };
 
 }  // namespace discache::node
