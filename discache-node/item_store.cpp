@@ -252,7 +252,9 @@ PutResult ItemStore::put(const PutRequest& request, KeyHash hash, std::uint64_t 
     if (units <= item.units() && item.units() - units < kMinFreeUnits) {
       payload_bytes_ -= item.value_size();
       item.resize_value(value.size());
-      std::memcpy(item.value_data(), value.data(), value.size());
+      if (!value.empty()) {  // as below: an empty value's data() may be null
+        std::memcpy(item.value_data(), value.data(), value.size());
+      }
       item.set_version(version);
       item.set_expiry(expiry);
       payload_bytes_ += value.size();

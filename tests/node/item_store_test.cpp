@@ -83,6 +83,19 @@ TEST_CASE("an empty key is invalid; an empty value is fine") {
   CHECK(found->value.empty());
 }
 
+// Regression (fuzz-node under UBSan): an empty value as the wire delivers it
+// has a null data(); overwriting an item in place copied from it.
+TEST_CASE("an empty value with a null data() overwrites an item in place") {
+  ItemStore store(kLimits);
+  REQUIRE(store.put(upsert("k", "v"), kNow).status == StoreStatus::ok);
+  const std::string_view null_empty{};
+  REQUIRE(null_empty.data() == nullptr);
+  REQUIRE(store.put(upsert("k", null_empty), kNow).status == StoreStatus::ok);
+  CHECK(value_at(store, "k", kNow) == std::optional<std::string>(""));
+  REQUIRE(store.put(upsert("k", "again"), kNow).status == StoreStatus::ok);
+  CHECK(value_at(store, "k", kNow) == std::optional<std::string>("again"));
+}
+
 TEST_CASE("if_absent does not overwrite a live item") {
   ItemStore store(kLimits);
   PutRequest request = upsert("k", "first");
