@@ -8,12 +8,17 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# Progress on stderr: where the minutes go (CI's budget is the sum).
+phase() { echo "[run-tests] $1 (${SECONDS}s since start)" >&2; }
+
 tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+phase "dependencies ready"
 if ! tools/build.sh; then
   echo "build failed"
   echo "0 passed, 1 failed"
   exit 1
 fi
+phase "plain build done"
 
 # The sanitizer build compiles while the plain suite runs: the tests mostly
 # wait on sockets and timers, and the build runs at low CPU priority so
@@ -24,6 +29,7 @@ sanitizer_build=$!
 rm -f build/meson-logs/testlog.json
 meson test -C build --print-errorlogs --num-processes 2 "$@"
 status=$?
+phase "plain suite done"
 
 # Count from meson's own machine-readable log, one JSON object per test.
 summary=$(python3 - build/meson-logs/testlog.json <<'PY'
@@ -50,7 +56,9 @@ PY
 read -r passed failed skipped <<<"$summary"
 
 if wait "$sanitizer_build"; then
+  phase "sanitizer build done"
   tools/run-sanitizers.sh --test-only "$@" | tee build-asan.test.log
+  phase "sanitizer suite done"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   read -r s_passed s_failed s_skipped <<<"$(tail -n 1 build-asan.test.log |
     sed -E 's/^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?$/\1 \2 \4/')"
