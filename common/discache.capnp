@@ -10,8 +10,10 @@ $Cxx.namespace("discache::wire");
 # The bootstrap capability. It hands out the Node capability so that
 # authentication (cookie, issue "auth") plugs in here without a protocol break.
 interface Gate {
-  login @0 (cookie :Data, clientName :Text) -> (node :Node);
-  # An empty cookie is accepted by a node started without one.
+  login @0 (cookie :Data, clientName :Text, replicas :UInt32) -> (node :Node);
+  # An empty cookie is accepted by a node started without one. `replicas`:
+  # the copies this client keeps of each key when it overrides the cluster's
+  # N (0: the cluster's); nodes then keep that many owners' copies too.
 }
 
 # Outcome of one key operation. Business outcomes are values, not exceptions.
@@ -114,6 +116,8 @@ struct Stats {
   threads @20 :UInt32;        # event-loop threads (--threads), one shard each
   crossThreadOps @21 :UInt64; # ops that arrived on a thread not owning their key
   crossThreadHops @22 :UInt64; # cross-thread jobs that carried them (ops/hops = batching)
+  unownedSweeps @23 :UInt64;   # completed looks for copies of keys this node does not own
+  unownedDropped @24 :UInt64;  # such copies dropped (see --unowned-grace)
 }
 
 interface Node {

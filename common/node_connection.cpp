@@ -16,7 +16,7 @@ capnp::ReaderOptions wire_reader_options() {
 namespace {
 
 wire::Node::Client login(capnp::RpcSystem<capnp::rpc::twoparty::VatId>& rpc,
-                         kj::StringPtr cookie, kj::StringPtr client_name) {
+                         kj::StringPtr cookie, kj::StringPtr client_name, std::uint32_t replicas) {
   capnp::word scratch[4];
   memset(scratch, 0, sizeof(scratch));
   capnp::MallocMessageBuilder message(scratch);
@@ -26,23 +26,25 @@ wire::Node::Client login(capnp::RpcSystem<capnp::rpc::twoparty::VatId>& rpc,
   auto request = gate.loginRequest();
   request.setCookie(cookie.asBytes());
   request.setClientName(client_name);
+  request.setReplicas(replicas);
   return request.send().getNode();
 }
 
 }  // namespace
 
 NodeConnection::NodeConnection(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr cookie,
-                               kj::StringPtr client_name)
+                               kj::StringPtr client_name, std::uint32_t replicas)
     : stream_(kj::mv(stream)),
       network_(*stream_, capnp::rpc::twoparty::Side::CLIENT, wire_reader_options()),
       rpc_(capnp::makeRpcClient(network_)),
-      node_(login(rpc_, cookie, client_name)) {}
+      node_(login(rpc_, cookie, client_name, replicas)) {}
 
 kj::Promise<kj::Own<NodeConnection>> NodeConnection::connect(kj::Network& network,
                                                              Endpoint endpoint,
                                                              kj::StringPtr cookie,
                                                              kj::StringPtr client_name,
-                                                             bool coalesce, TlsClient* tls) {
+                                                             bool coalesce, TlsClient* tls,
+                                                             std::uint32_t replicas) {
   auto host = kj::str(endpoint.host.c_str());
   auto port = endpoint.port;
   return network.parseAddress(host, port)
@@ -56,12 +58,12 @@ kj::Promise<kj::Own<NodeConnection>> NodeConnection::connect(kj::Network& networ
         }
         return tls->wrap(kj::mv(stream), endpoint);
       })
-      .then([cookie = kj::str(cookie), name = kj::str(client_name),
-             coalesce](kj::Own<kj::AsyncIoStream> stream) mutable {
+      .then([cookie = kj::str(cookie), name = kj::str(client_name), coalesce,
+             replicas](kj::Own<kj::AsyncIoStream> stream) mutable {
         if (coalesce) {
           stream = kj::heap<CoalescingStream>(kj::mv(stream));
         }
-        return kj::heap<NodeConnection>(kj::mv(stream), cookie, name);
+        return kj::heap<NodeConnection>(kj::mv(stream), cookie, name, replicas);
       });
 }
 

@@ -23,14 +23,16 @@ class NodeConnection {
   // `tls`: speak TLS and verify the node's certificate before logging in
   // (null: plain TCP); must outlive the returned promise. TLS sits under the
   // CoalescingStream, so one coalesced writev is one TLS write.
+  // `replicas`: the client's own N when it overrides the cluster's (0: none).
   static kj::Promise<kj::Own<NodeConnection>> connect(kj::Network& network, Endpoint endpoint,
                                                       kj::StringPtr cookie,
                                                       kj::StringPtr client_name,
                                                       bool coalesce = true,
-                                                      TlsClient* tls = nullptr);
+                                                      TlsClient* tls = nullptr,
+                                                      std::uint32_t replicas = 0);
 
   NodeConnection(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr cookie,
-                 kj::StringPtr client_name);
+                 kj::StringPtr client_name, std::uint32_t replicas = 0);
   KJ_DISALLOW_COPY(NodeConnection);
 
   // The node's capability; calls fail with DISCONNECTED once the link breaks.

@@ -109,6 +109,12 @@ class NodeMain {
         .addOptionWithArg({"drain-timeout"}, KJ_BIND_METHOD(*this, set_drain_timeout), "<duration>",
                           "On SIGTERM or drain, how long handing keys over may take before "
                           "the node exits anyway (default 30s).")
+        .addOptionWithArg({"unowned-grace"}, KJ_BIND_METHOD(*this, set_unowned_grace),
+                          "<duration>",
+                          "How long after the ring last changed this node keeps copies of "
+                          "keys it no longer owns (clients ask previous owners for their "
+                          "transition window, 30 s by default); then they are dropped, so a "
+                          "stale copy can never outlive a delete (default 30s).")
         .addOptionWithArg({"max-key-bytes"}, KJ_BIND_METHOD(*this, set_max_key), "<bytes>",
                           "Largest key accepted (default 1024).")
         .addOptionWithArg({"max-value-bytes"}, KJ_BIND_METHOD(*this, set_max_value), "<bytes>",
@@ -267,6 +273,10 @@ class NodeMain {
     return set_duration(arg, drain_timeout_, "--drain-timeout");
   }
 
+  kj::MainBuilder::Validity set_unowned_grace(kj::StringPtr arg) {
+    return set_duration(arg, unowned_grace_, "--unowned-grace");
+  }
+
   kj::MainBuilder::Validity set_max_connections(kj::StringPtr arg) {
     auto n = parse_count(arg);
     if (!n || *n < 1 || *n > 1'000'000) {
@@ -416,7 +426,7 @@ class NodeMain {
           discover_, Discovery::Self{cluster_, name, bound, cookie_},
           [&discovered](Endpoint found) { discovered.push(std::move(found)); });
     }
-    Rebalancer rebalancer(main_loop, peers, io.provider->getTimer());
+    Rebalancer rebalancer(main_loop, peers, io.provider->getTimer(), to_kj(unowned_grace_));
     ctx.on_membership_change = [&rebalancer, &main_loop]() {
       rebalancer.membership_changed();
       main_loop.broadcast_members();
@@ -498,6 +508,7 @@ class NodeMain {
   FailureTiming timing_;
   std::vector<DiscoverySpec> discover_;
   std::chrono::milliseconds drain_timeout_{30000};
+  std::chrono::milliseconds unowned_grace_{30000};
   bool coalesce_ = true;
   std::optional<std::string> cookie_file_;
   std::string cookie_;

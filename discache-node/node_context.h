@@ -31,11 +31,16 @@ struct ControlCounters {
   std::uint64_t handoff_runs = 0;   // ring changes this node moved keys for
   std::uint64_t handoff_keys = 0;   // copies sent to other nodes
   bool handoff_pending = false;     // a handoff is running
+  std::uint64_t unowned_sweeps = 0;   // completed looks for unowned copies
+  std::uint64_t unowned_dropped = 0;  // copies of keys this node does not own, dropped
 };
 
 // Any loop: counted where connections arrive, read by stats().
 struct ConnectionCounters {
   std::atomic<std::uint64_t> open{0};
+  // The largest N a client asked for at login (ClientOptions::replicas):
+  // nodes keep copies for that many owners, not only --replicas.
+  std::atomic<std::uint32_t> widest_client_replicas{0};
   std::atomic<std::uint64_t> refused_logins{0};       // wrong or missing cookie
   std::atomic<std::uint64_t> refused_connections{0};  // over --max-connections
 };

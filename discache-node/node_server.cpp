@@ -6,6 +6,7 @@
 #include <kj/vector.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "coalescing_stream.h"
@@ -264,6 +265,8 @@ class NodeImpl final : public wire::Node::Server {
     s.setHandoffRuns(control.handoff_runs);
     s.setHandoffKeys(control.handoff_keys);
     s.setHandoffPending(control.handoff_pending);
+    s.setUnownedSweeps(control.unowned_sweeps);
+    s.setUnownedDropped(control.unowned_dropped);
     s.setThreads(static_cast<std::uint32_t>(node.loop_count()));
     s.setCrossThreadOps(total.counters.cross_loop_ops);
     s.setCrossThreadHops(total.counters.cross_loop_hops);
@@ -296,6 +299,12 @@ class GateImpl final : public wire::Gate::Server {
                 << (name.empty() ? std::string_view("a client") : name) << " from " << peer_
                 << ": wrong or missing cookie" << std::endl;
       return KJ_EXCEPTION(FAILED, "unauthenticated: wrong or missing cookie");
+    }
+    // Remember the widest N any client keeps, so no node drops its copies.
+    const std::uint32_t wanted = std::min<std::uint32_t>(params.getReplicas(), 16);
+    auto& widest = node.connections.widest_client_replicas;
+    std::uint32_t seen = widest.load(std::memory_order_relaxed);
+    while (wanted > seen && !widest.compare_exchange_weak(seen, wanted)) {
     }
     context.getResults().setNode(kj::heap<NodeImpl>(loop_));
     return kj::READY_NOW;

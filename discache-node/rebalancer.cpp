@@ -24,6 +24,9 @@ class LogErrors final : public kj::TaskSet::ErrorHandler {
 
 constexpr std::size_t kChunkItems = 256;  // copies sent per event-loop turn
 constexpr auto kSendTimeout = 5 * kj::SECONDS;
+// Items looked at per job of an unowned-copy sweep: the shard's loop serves
+// between jobs, so a large store is swept without a long stall.
+constexpr std::size_t kUnownedChunk = 4096;
 
 bool serving(MemberState state) {
   return state == MemberState::alive || state == MemberState::suspect;
@@ -46,14 +49,18 @@ struct Rebalancer::Pass {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
-Rebalancer::Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer)
+Rebalancer::Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer,
+                       kj::Duration unowned_grace)
     : loop_(loop),
       ctx_(loop.node()),
       peers_(peers),
       timer_(timer),
       last_names_{ctx_.name()},
+      unowned_grace_(unowned_grace),
       errors_(kj::heap<LogErrors>()),
-      tasks_(*errors_) {}
+      tasks_(*errors_) {
+  arm_unowned_sweep(unowned_grace_);
+}
 
 std::vector<std::string> Rebalancer::serving_names() const {
   std::vector<std::string> names;
@@ -98,6 +105,7 @@ void Rebalancer::start_if_needed() {
   pass->replicas = std::max<std::uint32_t>(1, ctx_.members.list().replicas);
   last_names_ = std::move(names);
   running_ = true;
+  ++sweep_generation_;
   ++ctx_.counters.handoff_runs;
   tasks_.add(run(pass).then([this]() {
     running_ = false;
@@ -105,11 +113,103 @@ void Rebalancer::start_if_needed() {
       again_ = false;
       start_if_needed();
     }
+    if (!running_) {
+      arm_unowned_sweep(unowned_grace_);
+    }
   }));
+}
+
+void Rebalancer::arm_unowned_sweep(kj::Duration delay) {
+  const std::uint64_t generation = sweep_generation_;
+  tasks_.add(timer_.afterDelay(delay).then([this, generation]() -> kj::Promise<void> {
+    if (generation != sweep_generation_ || running_ || draining_) {
+      return kj::READY_NOW;  // the ring changed: the pass that followed re-arms
+    }
+    // While the ring stays the same, look again every grace period: a
+    // client with an out-of-date view may have written a copy meanwhile.
+    return drop_unowned().then([this, generation]() {
+      if (generation == sweep_generation_ && !draining_) {
+        arm_unowned_sweep(unowned_grace_);
+      }
+    });
+  }));
+}
+
+struct Rebalancer::UnownedSweep {
+  HashRing ring;
+  std::size_t replicas = 1;
+  std::size_t dropped = 0;
+};
+
+kj::Promise<void> Rebalancer::drop_unowned() {
+  auto names = serving_names();
+  const std::string& self = ctx_.name();
+  if (names != last_names_ || std::find(names.begin(), names.end(), self) == names.end()) {
+    return kj::READY_NOW;  // a pass is due first, or this node is not serving
+  }
+  auto sweep = std::make_shared<UnownedSweep>();
+  sweep->ring = HashRing(names);
+  // A client keeping more copies than --replicas said so at login.
+  sweep->replicas = std::max<std::uint32_t>(
+      {1, ctx_.members.list().replicas, ctx_.connections.widest_client_replicas.load()});
+  return drop_unowned_from(sweep, 0, 0).then([this, sweep]() {
+    ++ctx_.counters.unowned_sweeps;
+    ctx_.counters.unowned_dropped += sweep->dropped;
+    if (sweep->dropped > 0) {
+      std::cerr << "discache-node[" << ctx_.name() << "]: dropped " << sweep->dropped
+                << " copies of keys this node no longer owns" << std::endl;
+    }
+  });
+}
+
+kj::Promise<void> Rebalancer::drop_unowned_from(std::shared_ptr<UnownedSweep> sweep,
+                                                std::size_t shard, std::uint64_t cursor) {
+  if (shard == ctx_.loop_count()) {
+    return kj::READY_NOW;
+  }
+  return loop_
+      .run_on(shard,
+              [&ctx = ctx_, shard, cursor, sweep]() {
+                return drop_unowned_chunk(sweep->ring, sweep->replicas, *ctx.shards[shard],
+                                          ctx.name(), cursor);
+              })
+      .then([this, sweep, shard](std::pair<std::uint64_t, std::size_t> step) {
+        sweep->dropped += step.second;
+        if (step.first == 0) {
+          return drop_unowned_from(sweep, shard + 1, 0);
+        }
+        return drop_unowned_from(sweep, shard, step.first);
+      });
+}
+
+std::pair<std::uint64_t, std::size_t> Rebalancer::drop_unowned_chunk(
+    const HashRing& ring, std::size_t replicas, ShardState& shard, const std::string& self,
+    std::uint64_t cursor) {
+  const std::uint64_t now = node_now_ms();
+  std::vector<std::uint32_t> owners(replicas);
+  std::vector<std::string> unowned;
+  auto visit = [&](const ScannedItem& item) {
+    const std::size_t n = ring.owners(item.key, owners);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (ring.nodes()[owners[i]] == self) {
+        return;
+      }
+    }
+    unowned.emplace_back(item.key);
+  };
+  // Between chunks, writes may move items past the cursor: a copy missed
+  // now is caught by the next sweep.
+  const std::uint64_t next = shard.items.scan(cursor, kUnownedChunk, now, visit).next;
+  // Erased after the scan: erasing moves entries the scan has yet to visit.
+  for (const std::string& key : unowned) {
+    shard.items.erase(key, now);
+  }
+  return {next, unowned.size()};
 }
 
 kj::Promise<void> Rebalancer::drain(kj::Duration limit) {
   draining_ = true;
+  ++sweep_generation_;
   auto pass = std::make_shared<Pass>();
   auto names = serving_names();
   const std::string& self = ctx_.name();

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "hash_ring.h"
 #include "node_loop.h"
 #include "peer_links.h"
 
@@ -27,9 +28,16 @@ namespace discache::node {
 // One mechanism serves three cases: a dead node's keys regain N copies from
 // the survivors; a joining node receives the keys it now owns; a draining
 // node hands every key to its owners in the ring without it.
+//
+// Copies of keys this node does not own under the current ring (it was an
+// owner before the ring changed, or a client with an older view wrote to it)
+// are dropped once the ring has stayed the same for `unowned_grace`, and
+// checked for again every minute. Kept, such a copy could outlive a delete
+// of its key on the owners (the delete never reaches it) and come back
+// when a later ring change makes this node an owner again.
 class Rebalancer {
  public:
-  Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer);
+  Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer, kj::Duration unowned_grace);
 
   // The member list changed; starts (or queues) a pass if the serving set did.
   void membership_changed();
@@ -52,6 +60,20 @@ class Rebalancer {
     std::uint64_t ttl_ms;
   };
   void schedule();
+  // Drops unowned copies after `delay`, unless the ring changes first.
+  void arm_unowned_sweep(kj::Duration delay);
+  kj::Promise<void> drop_unowned();
+  struct UnownedSweep;
+  kj::Promise<void> drop_unowned_from(std::shared_ptr<UnownedSweep> sweep, std::size_t shard,
+                                      std::uint64_t cursor);
+  // On the shard's loop: looks at up to a chunk of items from `cursor` and
+  // erases those whose owners under `ring` (first `replicas` nodes) do not
+  // include `self`. Returns where to go on (0: done) and how many it erased.
+  static std::pair<std::uint64_t, std::size_t> drop_unowned_chunk(const HashRing& ring,
+                                                                  std::size_t replicas,
+                                                                  ShardState& shard,
+                                                                  const std::string& self,
+                                                                  std::uint64_t cursor);
   void start_if_needed();
   kj::Promise<void> run(std::shared_ptr<Pass> pass);
   kj::Promise<void> make_plan(std::shared_ptr<Pass> pass);
@@ -72,6 +94,8 @@ class Rebalancer {
   bool running_ = false;
   bool again_ = false;
   bool draining_ = false;
+  kj::Duration unowned_grace_;
+  std::uint64_t sweep_generation_ = 0;  // a pass bumps it: sweeps armed before it are void
   kj::Own<kj::TaskSet::ErrorHandler> errors_;
   kj::TaskSet tasks_;
 };

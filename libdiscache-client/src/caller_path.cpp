@@ -75,7 +75,8 @@ class CallerLoop {
             .timeoutAt(deadline_in(options.connect_timeout),
                        NodeConnection::connect(io_.provider->getNetwork(), *endpoint,
                                                options.cookie, options.client_name,
-                                               options.coalescing_transport, tls_for(core)))
+                                               options.coalescing_transport, tls_for(core),
+                                               static_cast<std::uint32_t>(options.replicas)))
             .wait(io_.waitScope);
     links_.push_back(Link{core.identity(), member.name, member.address, kj::mv(connection)});
     return &links_.back();

@@ -113,7 +113,8 @@ wire::Node::Client ClusterView::node_for(const Member& member) {
           .timeoutAfter(to_kj(options_.connect_timeout),
                         NodeConnection::connect(io_.provider->getNetwork(), *endpoint,
                                                 options_.cookie, options_.client_name,
-                                                options_.coalescing_transport, tls_.get()))
+                                                options_.coalescing_transport, tls_.get(),
+                                                static_cast<std::uint32_t>(options_.replicas)))
           .then(
               [this, name = member.name, generation](kj::Own<NodeConnection> connection) {
                 auto node = connection->node();
@@ -410,6 +411,8 @@ void ClusterView::collect_stats(std::move_only_function<void(std::vector<NodeSta
           out.threads = s.getThreads();
           out.cross_thread_ops = s.getCrossThreadOps();
           out.cross_thread_hops = s.getCrossThreadHops();
+          out.unowned_sweeps = s.getUnownedSweeps();
+          out.unowned_dropped = s.getUnownedDropped();
           out.memory_used = s.getMemoryUsed();
           out.memory_limit = s.getMemoryLimit();
           out.rss_bytes = s.getRssBytes();

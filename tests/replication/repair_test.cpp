@@ -310,3 +310,72 @@ TEST_CASE("discache-ctl owners --json lists both owners, each holding a stored k
     CHECK(row["holds"].as_string() == "no");
   }
 }
+
+// A copy on a node that does not own its key (written there by a client
+// with an out-of-date view, or left from before a ring change) never sees
+// the key's deletes. Kept, it would come back once a later ring change made
+// that node an owner again and the owners' tombstones had expired. Nodes drop
+// such copies once the ring has been steady for --unowned-grace; a client's
+// own wider N (ClientOptions::replicas) is respected.
+TEST_CASE("copies on nodes that do not own the key are dropped after --unowned-grace") {
+  ClusterOptions options = two_replicas();
+  options.node_args = {"--unowned-grace", "1s"};
+  auto cluster = LocalCluster::start(options);
+  REQUIRE_MESSAGE(cluster, cluster.error());
+  INFO(cluster->logs());
+  auto client = cluster->connect_client();
+  REQUIRE_MESSAGE(client, client.error().describe());
+  NodeProcess& a = cluster->node(0);
+  NodeProcess& b = cluster->node(1);
+  NodeProcess& stranger = cluster->node(2);
+  const std::string stray = key_with_owners(*client, a.name(), b.name());
+  const std::string kept = key_with_owners(*client, b.name(), a.name());
+
+  // The stray copy: written to the stranger directly, as a stale client would.
+  auto put = run_ctl({"--node", stranger.address(), "put", stray, "old value"}, std::nullopt, 10s);
+  REQUIRE_MESSAGE(put.exit_code() == 0, put);
+  REQUIRE(direct_get(stranger.address(), stray) == "old value\n");
+  REQUIRE(client->put(stray, "owned value"));
+  REQUIRE(client->del(stray));
+  REQUIRE(client->put(kept, "kept value"));
+
+  std::string last;
+  const bool dropped = wait_until(
+      [&]() {
+        last = direct_get(stranger.address(), stray);
+        return last == "(not found)";
+      },
+      15s);
+  CHECK_MESSAGE(dropped, "the stranger still answers ", last);
+  CHECK(stranger.log().find("copies of keys this node no longer owns") != std::string::npos);
+  // The owners keep their copies.
+  CHECK(direct_get(a.address(), kept) == "kept value\n");
+  CHECK(direct_get(b.address(), kept) == "kept value\n");
+  auto got = client->get(stray);
+  CHECK((!got && got.error().is(Errc::not_found)));
+
+  // A client keeping three copies: the stranger is the third owner of every
+  // key, and a sweep after the write leaves its copy alone.
+  discache::ClientOptions wide;
+  wide.replicas = 3;
+  wide.write_acks = 3;
+  auto wide_client = cluster->connect_client(wide);
+  REQUIRE_MESSAGE(wide_client, wide_client.error().describe());
+  const std::string wide_key = key_with_owners(*client, a.name(), b.name());
+  REQUIRE(wide_client->put(wide_key, "three copies"));
+  auto sweeps_on_stranger = [&]() -> std::uint64_t {
+    for (const auto& s : client->stats()) {
+      if (s.name == stranger.name() && !s.error) {
+        return s.unowned_sweeps;
+      }
+    }
+    return 0;
+  };
+  const std::uint64_t before = sweeps_on_stranger();
+  // Two more completed sweeps: at least one began after the write.
+  CHECK(wait_until([&]() { return sweeps_on_stranger() >= before + 2; }, 15s));
+  for (auto* node : {&a, &b, &stranger}) {
+    INFO("wide key on ", node->name());
+    CHECK(direct_get(node->address(), wide_key) == "three copies\n");
+  }
+}

@@ -87,6 +87,8 @@ struct StatsRow {
   threads @22 :Float64;          # the node's event-loop threads (--threads)
   crossThreadOps @23 :Float64;   # ops that arrived on a thread not owning their key
   crossThreadHops @24 :Float64;  # cross-thread jobs that carried them
+  unownedSweeps @25 :Float64;    # looks for copies of keys the node does not own
+  unownedDropped @26 :Float64;   # such copies dropped (--unowned-grace)
 }
 
 struct StatsOutput {

@@ -556,6 +556,8 @@ class CtlMain {
         r.setThreads(static_cast<double>(s.threads));
         r.setCrossThreadOps(static_cast<double>(s.cross_thread_ops));
         r.setCrossThreadHops(static_cast<double>(s.cross_thread_hops));
+        r.setUnownedSweeps(static_cast<double>(s.unowned_sweeps));
+        r.setUnownedDropped(static_cast<double>(s.unowned_dropped));
         r.setMemoryUsed(static_cast<double>(s.memory_used));
         r.setMemoryLimit(static_cast<double>(s.memory_limit));
         r.setRssBytes(static_cast<double>(s.rss_bytes));

@@ -34,6 +34,10 @@ struct NodeStats {
   std::uint32_t threads = 0;
   std::uint64_t cross_thread_ops = 0;
   std::uint64_t cross_thread_hops = 0;
+  // Looks for copies of keys the node does not own under the current ring,
+  // and such copies dropped (discache-node --unowned-grace).
+  std::uint64_t unowned_sweeps = 0;
+  std::uint64_t unowned_dropped = 0;
   // Memory: `bytes` counts keys and values; memory_used adds item headers and
   // the index and never exceeds memory_limit (the node's --memory).
   std::uint64_t memory_used = 0;
