@@ -1,21 +1,15 @@
 #include "coalescing_stream.h"
+#include "task_failures.h"
 
 #include <kj/debug.h>
 
 #include <cstring>
 
 namespace discache {
-namespace {
-class IgnoreErrors final : public kj::TaskSet::ErrorHandler {
- public:
-  void taskFailed(kj::Exception&&) override {}  // flush() records its own failures
-};
-}  // namespace
-
 CoalescingStream::CoalescingStream(kj::Own<kj::AsyncIoStream> inner)
     : inner_(kj::mv(inner)),
       read_buffer_(kIdleReadBuffer),
-      errors_(kj::heap<IgnoreErrors>()),
+      errors_(kj::heap<IgnoreTaskFailures>()),
       tasks_(*errors_) {}
 
 CoalescingStream::~CoalescingStream() noexcept(false) {

@@ -7,19 +7,13 @@
 #include "kj_duration.h"
 #include "member_wire.h"
 #include "wire_text.h"
+#include "task_failures.h"
 
 namespace discache::node {
 
 namespace {
 
 constexpr auto kJoinRetry = 1 * kj::SECONDS;
-
-class LogErrors final : public kj::TaskSet::ErrorHandler {
- public:
-  void taskFailed(kj::Exception&& e) override {
-    KJ_LOG(WARNING, "membership task failed", e.getDescription());
-  }
-};
 
 }  // namespace
 
@@ -30,7 +24,7 @@ GossipLoop::GossipLoop(NodeContext& ctx, PeerLinks& peers, kj::Timer& timer,
       timer_(timer),
       seeds_(std::move(seeds)),
       timing_(timing),
-      errors_(kj::heap<LogErrors>()),
+      errors_(kj::heap<LogTaskFailures>("membership task failed")),
       tasks_(*errors_) {}
 
 kj::Promise<void> GossipLoop::run() {

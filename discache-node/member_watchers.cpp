@@ -3,15 +3,9 @@
 #include <kj/debug.h>
 
 #include "member_wire.h"
+#include "task_failures.h"
 
 namespace discache::node {
-namespace {
-class IgnoreErrors final : public kj::TaskSet::ErrorHandler {
- public:
-  void taskFailed(kj::Exception&&) override {}  // push() handles its own failures
-};
-}  // namespace
-
 class MemberWatchers::Handle final : public wire::WatchHandle::Server {
  public:
   Handle(std::shared_ptr<MemberWatchers*> owner, std::uint64_t id) : owner_(std::move(owner)), id_(id) {}
@@ -28,7 +22,7 @@ class MemberWatchers::Handle final : public wire::WatchHandle::Server {
 
 MemberWatchers::MemberWatchers(Snapshot snapshot)
     : snapshot_(std::move(snapshot)),
-      errors_(kj::heap<IgnoreErrors>()),
+      errors_(kj::heap<IgnoreTaskFailures>()),
       tasks_(*errors_),
       self_(std::make_shared<MemberWatchers*>(this)) {}
 

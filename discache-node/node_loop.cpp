@@ -4,19 +4,10 @@
 #include <kj/vector.h>
 
 #include "wire_text.h"
+#include "task_failures.h"
 
 namespace discache::node {
 namespace {
-
-class LogErrors final : public kj::TaskSet::ErrorHandler {
- public:
-  void taskFailed(kj::Exception&& e) override {
-    // A loop that exited (the node is stopping) cannot take jobs: not news.
-    if (e.getType() != kj::Exception::Type::DISCONNECTED) {
-      KJ_LOG(WARNING, "cross-loop job failed", e.getDescription());
-    }
-  }
-};
 
 KeyHash hash_of(wire::Op::Reader op) {
   return hash_key(view_of(op.getKey()));
@@ -33,7 +24,7 @@ NodeLoop::NodeLoop(NodeContext& node, std::size_t index, kj::Timer& timer)
       tls_(node.tls != nullptr ? kj::heap<TlsServer>(*node.tls) : kj::Own<TlsServer>()),
       watchers_([this]() { return latest_members_; }),
       outboxes_(node.loop_count()),
-      errors_(kj::heap<LogErrors>()),
+      errors_(kj::heap<LogTaskFailures>("cross-loop job failed", /*disconnects_too=*/false)),
       tasks_(*errors_) {
   node_.loops[index_] = this;
   node_.executors[index_] = kj::getCurrentThreadExecutor().addRef();

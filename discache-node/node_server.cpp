@@ -17,6 +17,7 @@
 #include "node_connection.h"
 #include "node_loop.h"
 #include "resident_memory.h"
+#include "task_failures.h"
 #include "tls_accept.h"
 #include "wire_text.h"
 
@@ -357,16 +358,6 @@ struct ServerConnection {
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
 };
 
-class ConnectionErrors final : public kj::TaskSet::ErrorHandler {
- public:
-  void taskFailed(kj::Exception&& exception) override {
-    // A peer that misbehaves or vanishes ends only its own connection.
-    if (exception.getType() != kj::Exception::Type::DISCONNECTED) {
-      KJ_LOG(WARNING, "connection ended with an error", exception.getDescription());
-    }
-  }
-};
-
 // The connection's RPC over `stream` (a socket, or TLS over it).
 kj::Promise<void> serve_stream(kj::Own<kj::AsyncIoStream> stream, std::string peer,
                                NodeLoop& loop) {
@@ -435,7 +426,8 @@ kj::Promise<void> serve_connection(kj::Own<kj::AsyncIoStream> stream, std::strin
 kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeLoop& loop) {
   // Members are destroyed in reverse order: the tasks before their handler.
   struct Connections {
-    ConnectionErrors errors;
+    // A peer that misbehaves or vanishes ends only its own connection.
+    LogTaskFailures errors{"connection ended with an error", /*disconnects_too=*/false};
     kj::TaskSet tasks{errors};
   };
   auto connections = kj::heap<Connections>();

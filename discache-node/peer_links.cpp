@@ -1,22 +1,16 @@
 #include "peer_links.h"
+#include "task_failures.h"
 
 #include <kj/debug.h>
 
 namespace discache::node {
-namespace {
-class IgnoreErrors final : public kj::TaskSet::ErrorHandler {
- public:
-  void taskFailed(kj::Exception&&) override {}
-};
-}  // namespace
-
 PeerLinks::PeerLinks(kj::Network& network, std::string self_name, std::string cookie,
                      TlsClient* tls)
     : network_(network),
       self_name_(std::move(self_name)),
       cookie_(std::move(cookie)),
       tls_(tls),
-      errors_(kj::heap<IgnoreErrors>()),
+      errors_(kj::heap<IgnoreTaskFailures>()),
       graveyard_(*errors_) {}
 
 kj::Promise<wire::Node::Client> PeerLinks::link(const Member& member) {

@@ -11,16 +11,10 @@
 
 #include "hash_ring.h"
 #include "wire_text.h"
+#include "task_failures.h"
 
 namespace discache::node {
 namespace {
-
-class LogErrors final : public kj::TaskSet::ErrorHandler {
- public:
-  void taskFailed(kj::Exception&& e) override {
-    KJ_LOG(WARNING, "handoff task failed", e.getDescription());
-  }
-};
 
 constexpr std::size_t kChunkItems = 256;  // copies sent per event-loop turn
 constexpr auto kSendTimeout = 5 * kj::SECONDS;
@@ -57,7 +51,7 @@ Rebalancer::Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer,
       timer_(timer),
       last_names_{ctx_.name()},
       unowned_grace_(unowned_grace),
-      errors_(kj::heap<LogErrors>()),
+      errors_(kj::heap<LogTaskFailures>("handoff task failed")),
       tasks_(*errors_) {
   arm_unowned_sweep(unowned_grace_);
 }

@@ -9,17 +9,10 @@
 #include "member_wire.h"
 #include "size_limits.h"
 #include "wire_text.h"
+#include "task_failures.h"
 
 namespace discache::detail {
 namespace {
-
-class LogTaskErrors final : public kj::TaskSet::ErrorHandler {
- public:
-  void taskFailed(kj::Exception&& exception) override {
-    // Every task completes its own ops; reaching here is a bug in this file.
-    KJ_LOG(ERROR, "discache client task failed", exception);
-  }
-};
 
 // Same members in the same states (last-heard times aside).
 bool same_list(const MemberList& a, const MemberList& b) {
@@ -63,7 +56,7 @@ ClusterView::ClusterView(kj::AsyncIoContext& io, const ClientOptions& options,
       tls_(tls != nullptr ? kj::heap<TlsClient>(*tls) : kj::Own<TlsClient>()),
       // A random writer id keeps two clients' versions distinct.
       versions_(static_cast<std::uint16_t>(std::random_device{}())),
-      task_errors_(kj::heap<LogTaskErrors>()),
+      task_errors_(kj::heap<LogTaskFailures>("discache client task failed")),
       tasks_(*task_errors_) {}
 
 ClusterView::~ClusterView() = default;
