@@ -16,6 +16,7 @@ enum class LimitKind : std::uint8_t {
   not_reading,       // stopped reading a peer's requests: it does not read
   calls_in_flight,   // closed: over --max-calls-in-flight
   bad_message,       // closed: an oversized or malformed frame
+  accept_failed,     // accept() failed (e.g. out of file descriptors); retried
   tls_handshake,     // closed: a TLS handshake failed or took too long
   tls_plaintext,     // closed: a peer spoke plain Cap'n Proto to a TLS node
   count

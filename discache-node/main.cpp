@@ -33,6 +33,7 @@
 #include "size_text.h"
 #include "tls_flags.h"
 #include "tls_stream.h"
+#include "usable_cores.h"
 #include "worker_loops.h"
 
 namespace discache::node {
@@ -86,8 +87,7 @@ class NodeMain {
                           "PEM certificate(s) of the CA that signed the nodes' certificates: "
                           "this node talks TLS to its peers and checks theirs against it. TLS "
                           "encrypts; the cookie still authenticates.")
-        .addOptionWithArg({"max-connections"}, KJ_BIND_METHOD(*this, set_max_connections),
-                          "<n>",
+        .addOptionWithArg({"max-connections"}, KJ_BIND_METHOD(*this, set_max_connections), "<n>",
                           "Connections beyond this are closed at once, with a log line "
                           "(default 10000; the open-file limit is raised to fit).")
         .addOptionWithArg({"idle-timeout"}, KJ_BIND_METHOD(*this, set_idle_timeout), "<duration>",
@@ -109,12 +109,12 @@ class NodeMain {
         .addOptionWithArg({"drain-timeout"}, KJ_BIND_METHOD(*this, set_drain_timeout), "<duration>",
                           "On SIGTERM or drain, how long handing keys over may take before "
                           "the node exits anyway (default 30s).")
-        .addOptionWithArg({"unowned-grace"}, KJ_BIND_METHOD(*this, set_unowned_grace),
-                          "<duration>",
+        .addOptionWithArg({"unowned-grace"}, KJ_BIND_METHOD(*this, set_unowned_grace), "<duration>",
                           "How long after the ring last changed this node keeps copies of "
                           "keys it no longer owns (clients ask previous owners for their "
-                          "transition window, 30 s by default); then they are dropped, so a "
-                          "stale copy can never outlive a delete (default 30s).")
+                          "transition window, 30 s by default, and may learn of the change "
+                          "late); then they are dropped, so a stale copy can never outlive a "
+                          "delete (default 60s).")
         .addOptionWithArg({"max-key-bytes"}, KJ_BIND_METHOD(*this, set_max_key), "<bytes>",
                           "Largest key accepted (default 1024).")
         .addOptionWithArg({"max-value-bytes"}, KJ_BIND_METHOD(*this, set_max_value), "<bytes>",
@@ -123,8 +123,10 @@ class NodeMain {
                           "Event-loop threads, all accepting on the listen port "
                           "(SO_REUSEPORT); each owns the keys whose hash falls in its shard "
                           "of --memory, and ops that arrive on another thread's connection "
-                          "are handed to the owner in batches (default: the number of "
-                          "cores; 1 to 64; each shard needs at least 1 MiB).")
+                          "are handed to the owner in batches (default: the cores this "
+                          "process may use, as affinity and cgroup quota allow, lowered so "
+                          "each shard has at least 1 MiB and takes the largest item "
+                          "--max-key-bytes and --max-value-bytes allow; 1 to 64).")
         .addOptionWithArg({"memory"}, KJ_BIND_METHOD(*this, set_memory), "<size>",
                           "Memory for items, their headers and the index, e.g. 512MiB or "
                           "2GiB (default 64MiB, memcached's default; 1MiB to 31GiB). When "
@@ -218,8 +220,10 @@ class NodeMain {
     return true;
   }
 
-  // The loops to run: --threads, or one per core; never so many that a
-  // shard would get less than 1 MiB of --memory.
+  // The loops to run: --threads, or one per usable core, but never so many
+  // that a shard gets less than 1 MiB of --memory, or (by default) that the
+  // largest item a shard takes (1/8 of it) is below the largest key and
+  // value the node accepts.
   std::size_t loop_count() {
     const std::size_t fit = std::max<std::size_t>(1, limits_.memory_bytes / kMinShardBytes);
     if (threads_ != 0) {
@@ -229,8 +233,11 @@ class NodeMain {
       }
       return threads_;
     }
-    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
-    return std::min({cores, fit, kMaxThreads});
+    const std::uint64_t largest_item =
+        limits_.max_key_bytes + limits_.max_value_bytes + kItemHeaderAllowance;
+    const std::size_t fit_item =
+        std::max<std::uint64_t>(1, limits_.memory_bytes / (8 * largest_item));
+    return std::min({usable_cores(), fit, fit_item, kMaxThreads});
   }
 
   kj::MainBuilder::Validity set_eviction(kj::StringPtr arg) {
@@ -306,7 +313,7 @@ class NodeMain {
 
   // Each connection is a file descriptor: lift the soft limit as far as the
   // hard one allows, and cap connections to what fits.
-  void raise_open_file_limit() {
+  void raise_open_file_limit(std::size_t loops) {
     struct rlimit limit {};
     if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
       return;
@@ -316,7 +323,10 @@ class NodeMain {
       setrlimit(RLIMIT_NOFILE, &limit);
       getrlimit(RLIMIT_NOFILE, &limit);
     }
-    const std::uint64_t usable = limit.rlim_cur > 64 ? limit.rlim_cur - 64 : 1;
+    // Headroom: the binary's own files, and each loop's epoll, eventfd,
+    // signalfd and listening socket.
+    const std::uint64_t reserved = 64 + 8 * loops;
+    const std::uint64_t usable = limit.rlim_cur > reserved ? limit.rlim_cur - reserved : 1;
     if (max_connections_ > usable) {
       std::cerr << "discache-node: open-file limit " << limit.rlim_cur << " allows "
                 << usable << " connections; --max-connections lowered to that" << std::endl;
@@ -365,6 +375,10 @@ class NodeMain {
     // Signals are captured before any thread exists, as KJ requires.
     kj::UnixEventPort::captureSignal(SIGTERM);
     kj::UnixEventPort::captureSignal(SIGINT);
+    if (!discover_.empty() && (listen_.host == "0.0.0.0" || listen_.host == "::")) {
+      context_.exitError(
+          "--discover announces the listen address: give --listen a specific address");
+    }
     const std::size_t loops = loop_count();
     auto sockets = open_listen_sockets(listen_, loops);
     if (!sockets) {
@@ -394,7 +408,7 @@ class NodeMain {
     if (*tls) {
       ctx.tls = &(*tls)->server;  // each loop makes its own TlsServer from it
     }
-    raise_open_file_limit();
+    raise_open_file_limit(loops);
     ctx.max_connections = max_connections_;
     ctx.connection_limits = connection_limits_;
     NodeLoop main_loop(ctx, 0, io.provider->getTimer());
@@ -418,10 +432,6 @@ class NodeMain {
     CrossThreadQueue<Endpoint> discovered;
     std::unique_ptr<Discovery> discovery;
     if (!discover_.empty()) {
-      if (bound.host == "0.0.0.0" || bound.host == "::") {
-        context_.exitError(
-            "--discover announces the listen address: give --listen a specific address");
-      }
       discovery = std::make_unique<Discovery>(
           discover_, Discovery::Self{cluster_, name, bound, cookie_},
           [&discovered](Endpoint found) { discovered.push(std::move(found)); });
@@ -438,11 +448,16 @@ class NodeMain {
     };
 
     auto& port = io.unixEventPort;
+    bool loop_failed = false;
     auto stop = port.onSignal(SIGTERM)
                     .exclusiveJoin(port.onSignal(SIGINT))
                     .then([](siginfo_t info) { return kj::str("signal ", info.si_signo); })
                     .exclusiveJoin(drain_requested.promise.then(
-                        []() { return kj::str("discache-ctl drain"); }));
+                        []() { return kj::str("discache-ctl drain"); }))
+                    .exclusiveJoin(workers->failed().then([&loop_failed](kj::String what) {
+                      loop_failed = true;
+                      return kj::str("a failed event loop (", what, ")");
+                    }));
     // The node keeps serving while it drains, so `work` runs on its own.
     auto work = serve(*listener, main_loop)
                     .exclusiveJoin(gossip.run())
@@ -459,11 +474,26 @@ class NodeMain {
     // Clients and peers take us out of the ring at once (we stay reachable
     // as a previous owner); then every key goes to its new owners; then we
     // are `left` and exit.
-    gossip.announce_self(MemberState::leaving).wait(io.waitScope);
-    rebalancer.drain(to_kj(drain_timeout_)).wait(io.waitScope);
-    gossip.announce_self(MemberState::left).wait(io.waitScope);
-    workers->stop();
+    // A second SIGTERM or SIGINT cuts the handoff short.
+    auto impatient =
+        port.onSignal(SIGTERM).exclusiveJoin(port.onSignal(SIGINT)).then([&name](siginfo_t) {
+          std::cerr << "discache-node[" << name
+                    << "]: second signal: leaving without finishing the handoff" << std::endl;
+        });
+    gossip.announce_self(MemberState::leaving)
+        .then([&]() { return rebalancer.drain(to_kj(drain_timeout_)); })
+        .then([&]() { return gossip.announce_self(MemberState::left); })
+        .exclusiveJoin(kj::mv(impatient))
+        .wait(io.waitScope);
+    // Loop 0 keeps running while the workers wind down: one may be cancelling
+    // a job it gave loop 0.
+    workers->stop().wait(io.waitScope);
+    ctx.on_membership_change = nullptr;  // its captures die before ctx
+    ctx.request_drain = nullptr;
     std::cerr << "discache-node[" << name << "]: left the cluster" << std::endl;
+    if (loop_failed) {
+      context_.exitError(kj::str("discache-node: left the cluster after ", why));
+    }
     return true;
   }
 
@@ -504,11 +534,13 @@ class NodeMain {
   std::uint32_t replicas_ = 2;
   static constexpr std::size_t kMaxThreads = 64;
   static constexpr std::uint64_t kMinShardBytes = 1ull << 20;
+  // An item's header and padding, rounded up (arena_block.h has the layout).
+  static constexpr std::uint64_t kItemHeaderAllowance = 64;
   std::size_t threads_ = 0;  // 0: one per core
   FailureTiming timing_;
   std::vector<DiscoverySpec> discover_;
   std::chrono::milliseconds drain_timeout_{30000};
-  std::chrono::milliseconds unowned_grace_{30000};
+  std::chrono::milliseconds unowned_grace_{60000};
   bool coalesce_ = true;
   std::optional<std::string> cookie_file_;
   std::string cookie_;

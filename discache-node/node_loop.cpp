@@ -91,7 +91,7 @@ kj::Promise<NodeLoop::Message> NodeLoop::hand_over(std::size_t target,
   outbox.requests.push_back(kj::mv(request));
   outbox.answers.push_back(kj::mv(answer.fulfiller));
   shard().counters.cross_loop_ops += indices.size();
-  if (!outbox.scheduled) {
+  if (!outbox.scheduled && !outbox.in_flight) {
     outbox.scheduled = true;
     // evalLast: after every message this turn read, so they share one hop.
     tasks_.add(kj::evalLast([this, target]() { send_outbox(target); }));
@@ -102,6 +102,12 @@ kj::Promise<NodeLoop::Message> NodeLoop::hand_over(std::size_t target,
 void NodeLoop::send_outbox(std::size_t target) {
   Outbox& outbox = outboxes_[target];
   outbox.scheduled = false;
+  if (outbox.requests.empty()) {
+    return;
+  }
+  // One job in flight per target loop: what arrives meanwhile leaves as the
+  // next job, so a busy owner gets bigger batches, not more wake-ups.
+  outbox.in_flight = true;
   ++shard().counters.cross_loop_hops;
   auto job = [&node = node_, target, requests = kj::mv(outbox.requests)]() mutable {
     ShardOperations ops(*node.shards[target], node.store);
@@ -125,15 +131,31 @@ void NodeLoop::send_outbox(std::size_t target) {
     return answers;
   };
   outbox.requests.clear();  // moved from: make it empty for sure
-  // If the owner's loop is gone (the node is stopping), the fulfillers are
-  // dropped with the continuation, which fails the callers' promises.
-  tasks_.add(run_on(target, kj::mv(job))
-                 .then([fulfillers = kj::mv(outbox.answers)](std::vector<Message> answers) mutable {
-                   for (std::size_t i = 0; i < fulfillers.size(); ++i) {
-                     fulfillers[i]->fulfill(kj::mv(answers[i]));
+  auto fulfillers =
+      std::make_shared<std::vector<kj::Own<kj::PromiseFulfiller<Message>>>>(kj::mv(outbox.answers));
+  outbox.answers.clear();
+  // evalNow: executeAsync throws at once if the owner's loop is gone. Then
+  // the callers fail with that exception (DISCONNECTED: clients retry on
+  // another replica) instead of waiting for ever.
+  tasks_.add(kj::evalNow([&]() { return run_on(target, kj::mv(job)); })
+                 .then(
+                     [fulfillers](std::vector<Message> answers) {
+                       for (std::size_t i = 0; i < fulfillers->size(); ++i) {
+                         (*fulfillers)[i]->fulfill(kj::mv(answers[i]));
+                       }
+                     },
+                     [fulfillers](kj::Exception&& e) {
+                       for (auto& fulfiller : *fulfillers) {
+                         fulfiller->reject(kj::cp(e));
+                       }
+                     })
+                 .then([this, target]() {
+                   Outbox& done = outboxes_[target];
+                   done.in_flight = false;
+                   if (!done.requests.empty() && !done.scheduled) {
+                     send_outbox(target);
                    }
                  }));
-  outbox.answers.clear();
 }
 
 void NodeLoop::broadcast_members() {

@@ -19,6 +19,11 @@
 
 namespace discache::node {
 
+template <typename T>
+struct IsPromise : std::false_type {};
+template <typename T>
+struct IsPromise<kj::Promise<T>> : std::true_type {};
+
 // Its own thread only. Loop i owns shard i of the store (a key's shard is
 // chosen by its hash) and serves the connections the kernel hands to its
 // listening socket. An op that arrives here for another loop's shard is
@@ -54,8 +59,12 @@ class NodeLoop {
   // Runs `f` on loop `target`'s thread (right here if that is this loop) and
   // resolves with what it returned. `f` must finish synchronously: a
   // cross-thread job that waited on a promise could hold up a loop's exit.
+  // If `target`'s loop has exited (the node is stopping), the promise fails
+  // with DISCONNECTED.
   template <typename F>
   kj::Promise<std::invoke_result_t<F&>> run_on(std::size_t target, F f) {
+    static_assert(!IsPromise<std::invoke_result_t<F&>>::value,
+                  "a cross-loop job must not wait on a promise");
     if (target == index_) {
       if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
         return kj::evalNow([&f]() -> kj::Promise<void> {
@@ -71,7 +80,8 @@ class NodeLoop {
 
   // Applies `ops` in order, each on its key's shard; results[i] is the
   // outcome of ops[i]. Ops on one key keep their order, whichever loop owns
-  // it. Resolves once every result is written.
+  // it. Resolves once every result is written; fails (DISCONNECTED) if a
+  // loop it needed has exited.
   kj::Promise<void> apply(capnp::List<wire::Op>::Reader ops,
                           capnp::List<wire::OpResult>::Builder results);
 
@@ -86,6 +96,7 @@ class NodeLoop {
     std::vector<Message> requests;
     std::vector<kj::Own<kj::PromiseFulfiller<Message>>> answers;
     bool scheduled = false;
+    bool in_flight = false;  // a job to this loop has not come back yet
   };
 
   kj::Promise<Message> hand_over(std::size_t target, capnp::List<wire::Op>::Reader ops,

@@ -394,9 +394,39 @@ kj::Promise<void> serve_tls(kj::Own<kj::AsyncIoStream> stream, std::string peer,
       });
 }
 
+kj::Promise<void> serve_accepted(kj::Own<kj::AsyncIoStream> stream,
+                                 kj::ConnectionReceiver& listener, NodeLoop& loop,
+                                 kj::TaskSet& tasks);
+
 kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeLoop& loop,
                               kj::TaskSet& tasks) {
-  return listener.accept().then([&listener, &loop, &tasks](kj::Own<kj::AsyncIoStream>&& stream) {
+  // A failed accept (out of file descriptors, say) must not end the loop's
+  // accepting for good: say so, wait a moment, accept again.
+  auto accepted = listener.accept().then(
+      [](kj::Own<kj::AsyncIoStream>&& stream)
+          -> kj::Promise<kj::Maybe<kj::Own<kj::AsyncIoStream>>> {
+        return kj::Maybe<kj::Own<kj::AsyncIoStream>>(kj::mv(stream));
+      },
+      [&loop](kj::Exception&& e) -> kj::Promise<kj::Maybe<kj::Own<kj::AsyncIoStream>>> {
+        loop.limit_log().write(LimitKind::accept_failed,
+                               std::string("accepting a connection failed: ") +
+                                   e.getDescription().cStr() + "; retrying in 100 ms");
+        return loop.timer().afterDelay(100 * kj::MILLISECONDS).then([]() {
+          return kj::Maybe<kj::Own<kj::AsyncIoStream>>(nullptr);
+        });
+      });
+  return accepted.then([&listener, &loop, &tasks](kj::Maybe<kj::Own<kj::AsyncIoStream>> maybe) {
+    KJ_IF_MAYBE (accepted_stream, maybe) {
+      return serve_accepted(kj::mv(*accepted_stream), listener, loop, tasks);
+    }
+    return accept_loop(listener, loop, tasks);
+  });
+}
+
+kj::Promise<void> serve_accepted(kj::Own<kj::AsyncIoStream> stream,
+                                 kj::ConnectionReceiver& listener, NodeLoop& loop,
+                                 kj::TaskSet& tasks) {
+  {
     NodeContext& node = loop.node();
     if (node.connections.open.load(std::memory_order_relaxed) >= node.max_connections) {
       // Over the limit: close at once (the peer sees DISCONNECTED), say so once
@@ -410,7 +440,7 @@ kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, NodeLoop& loop,
     auto peer = peer_of(*stream);
     tasks.add(serve_connection(kj::mv(stream), kj::mv(peer), loop));
     return accept_loop(listener, loop, tasks);
-  });
+  }
 }
 
 }  // namespace

@@ -21,6 +21,8 @@ constexpr auto kSendTimeout = 5 * kj::SECONDS;
 // Items looked at per job of an unowned-copy sweep: the shard's loop serves
 // between jobs, so a large store is swept without a long stall.
 constexpr std::size_t kUnownedChunk = 4096;
+// The longest wait between sweeps on a steady ring that found nothing.
+constexpr kj::Duration kUnownedMaxRecheck = 10 * kj::MINUTES;
 
 bool serving(MemberState state) {
   return state == MemberState::alive || state == MemberState::suspect;
@@ -87,7 +89,13 @@ void Rebalancer::start_if_needed() {
     return;
   }
   auto names = serving_names();
-  if (names == last_names_ || draining_) {
+  if (draining_) {
+    return;
+  }
+  if (names == last_names_) {
+    // Nothing to hand over, but a sweep may have stopped for this change.
+    ++sweep_generation_;
+    arm_unowned_sweep(unowned_grace_);
     return;
   }
   auto pass = std::make_shared<Pass>();
@@ -101,8 +109,17 @@ void Rebalancer::start_if_needed() {
   running_ = true;
   ++sweep_generation_;
   ++ctx_.counters.handoff_runs;
-  tasks_.add(run(pass).then([this]() {
+  auto current = run(pass)
+                     .catch_([](kj::Exception&& e) {
+                       // A pass that failed half way leaves copies for the
+                       // next change or for read repair; it must not stop
+                       // every later pass.
+                       KJ_LOG(WARNING, "handoff pass failed", e.getDescription());
+                     })
+                     .fork();
+  tasks_.add(current.addBranch().then([this]() {
     running_ = false;
+    current_pass_ = nullptr;
     if (again_) {
       again_ = false;
       start_if_needed();
@@ -111,41 +128,50 @@ void Rebalancer::start_if_needed() {
       arm_unowned_sweep(unowned_grace_);
     }
   }));
+  current_pass_ = kj::mv(current);
 }
 
 void Rebalancer::arm_unowned_sweep(kj::Duration delay) {
   const std::uint64_t generation = sweep_generation_;
-  tasks_.add(timer_.afterDelay(delay).then([this, generation]() -> kj::Promise<void> {
-    if (generation != sweep_generation_ || running_ || draining_) {
+  tasks_.add(timer_.afterDelay(delay).then([this, generation, delay]() -> kj::Promise<void> {
+    if (!sweep_still_valid(generation)) {
       return kj::READY_NOW;  // the ring changed: the pass that followed re-arms
     }
-    // While the ring stays the same, look again every grace period: a
-    // client with an out-of-date view may have written a copy meanwhile.
-    return drop_unowned().then([this, generation]() {
-      if (generation == sweep_generation_ && !draining_) {
-        arm_unowned_sweep(unowned_grace_);
+    // While the ring stays the same, look again: a client with an
+    // out-of-date view may have written a copy meanwhile. Such copies are
+    // rare, so the wait doubles (up to kUnownedMaxRecheck) while sweeps find
+    // none, and a sweep costs a whole scan.
+    return drop_unowned(generation).then([this, generation, delay](std::size_t dropped) {
+      if (sweep_still_valid(generation)) {
+        arm_unowned_sweep(dropped > 0 ? unowned_grace_ : std::min(delay * 2, kUnownedMaxRecheck));
       }
     });
   }));
 }
 
+bool Rebalancer::sweep_still_valid(std::uint64_t generation) const {
+  return generation == sweep_generation_ && !running_ && !scheduled_ && !draining_;
+}
+
 struct Rebalancer::UnownedSweep {
+  std::uint64_t generation = 0;
   HashRing ring;
   std::size_t replicas = 1;
   std::size_t dropped = 0;
 };
 
-kj::Promise<void> Rebalancer::drop_unowned() {
+kj::Promise<std::size_t> Rebalancer::drop_unowned(std::uint64_t generation) {
   auto names = serving_names();
   const std::string& self = ctx_.name();
   if (names != last_names_ || std::find(names.begin(), names.end(), self) == names.end()) {
-    return kj::READY_NOW;  // a pass is due first, or this node is not serving
+    return std::size_t{0};  // a pass is due first, or this node is not serving
   }
   auto sweep = std::make_shared<UnownedSweep>();
   sweep->ring = HashRing(names);
   // A client keeping more copies than --replicas said so at login.
   sweep->replicas = std::max<std::uint32_t>(
       {1, ctx_.members.list().replicas, ctx_.connections.widest_client_replicas.load()});
+  sweep->generation = generation;
   return drop_unowned_from(sweep, 0, 0).then([this, sweep]() {
     ++ctx_.counters.unowned_sweeps;
     ctx_.counters.unowned_dropped += sweep->dropped;
@@ -153,12 +179,15 @@ kj::Promise<void> Rebalancer::drop_unowned() {
       std::cerr << "discache-node[" << ctx_.name() << "]: dropped " << sweep->dropped
                 << " copies of keys this node no longer owns" << std::endl;
     }
+    return sweep->dropped;
   });
 }
 
 kj::Promise<void> Rebalancer::drop_unowned_from(std::shared_ptr<UnownedSweep> sweep,
                                                 std::size_t shard, std::uint64_t cursor) {
-  if (shard == ctx_.loop_count()) {
+  // Checked before every chunk: once the ring changes, what this sweep
+  // calls unowned may be what the new ring just gave this node.
+  if (shard == ctx_.loop_count() || !sweep_still_valid(sweep->generation)) {
     return kj::READY_NOW;
   }
   return loop_
@@ -222,7 +251,10 @@ kj::Promise<void> Rebalancer::drain(kj::Duration limit) {
   pass->leaving = true;
   ++ctx_.counters.handoff_runs;
   // Wait for a pass already running first: its copies are in flight.
-  auto previous = running_ ? timer_.afterDelay(0 * kj::SECONDS) : kj::Promise<void>(kj::READY_NOW);
+  kj::Promise<void> previous = kj::READY_NOW;
+  KJ_IF_MAYBE (current, current_pass_) {
+    previous = current->addBranch();
+  }
   running_ = true;
   return timer_.timeoutAfter(limit, previous.then([this, pass]() { return run(pass); }))
       .catch_([](kj::Exception&& e) {
@@ -234,7 +266,6 @@ kj::Promise<void> Rebalancer::drain(kj::Duration limit) {
 kj::Promise<void> Rebalancer::run(std::shared_ptr<Pass> pass) {
   ctx_.counters.handoff_pending = true;
   return make_plan(pass).then([this, pass]() { return run_chunk(pass); }).then([this, pass]() {
-    ctx_.counters.handoff_pending = running_ && again_;
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - pass->started)
                         .count();

@@ -32,7 +32,8 @@ namespace discache::node {
 // Copies of keys this node does not own under the current ring (it was an
 // owner before the ring changed, or a client with an older view wrote to it)
 // are dropped once the ring has stayed the same for `unowned_grace`, and
-// checked for again every minute. Kept, such a copy could outlive a delete
+// looked for again while it stays so (every grace period, doubling while
+// none are found). Kept, such a copy could outlive a delete
 // of its key on the owners (the delete never reaches it) and come back
 // when a later ring change makes this node an owner again.
 class Rebalancer {
@@ -62,7 +63,10 @@ class Rebalancer {
   void schedule();
   // Drops unowned copies after `delay`, unless the ring changes first.
   void arm_unowned_sweep(kj::Duration delay);
-  kj::Promise<void> drop_unowned();
+  // Resolves with how many copies it dropped.
+  kj::Promise<std::size_t> drop_unowned(std::uint64_t generation);
+  // A sweep armed at `generation` may go on: no pass ran or is due since.
+  bool sweep_still_valid(std::uint64_t generation) const;
   struct UnownedSweep;
   kj::Promise<void> drop_unowned_from(std::shared_ptr<UnownedSweep> sweep, std::size_t shard,
                                       std::uint64_t cursor);
@@ -94,6 +98,8 @@ class Rebalancer {
   bool running_ = false;
   bool again_ = false;
   bool draining_ = false;
+  // The pass running now, for a drain to wait on.
+  kj::Maybe<kj::ForkedPromise<void>> current_pass_;
   kj::Duration unowned_grace_;
   std::uint64_t sweep_generation_ = 0;  // a pass bumps it: sweeps armed before it are void
   kj::Own<kj::TaskSet::ErrorHandler> errors_;

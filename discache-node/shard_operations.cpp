@@ -86,9 +86,10 @@ void ShardOperations::put(capnp::Data::Reader key, KeyHash hash, capnp::Data::Re
   if (result.status == StoreStatus::too_large) {
     out.setMessage(store_.explain_too_large(key.size(), value.size()).c_str());
   } else if (result.status == StoreStatus::out_of_memory) {
-    out.setMessage(kj::str("no room for ", key.size() + value.size(),
-                           " bytes even after evicting; memory is ", store_.memory_limit(),
-                           " bytes"));
+    // The key's shard is what filled up: its part of --memory, not all of it.
+    out.setMessage(kj::str(
+        "no room for ", key.size() + value.size(), " bytes even after evicting; its shard has ",
+        shard_.items.memory_limit(), " of the node's ", store_.memory_limit(), " bytes"));
   } else if (result.status == StoreStatus::invalid) {
     out.setMessage("empty key");
   }
