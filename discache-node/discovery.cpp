@@ -2,6 +2,14 @@
 
 #include "cookie.h"
 
+// The parts of Asio this file uses: all of <asio.hpp> costs seconds of compile.
+#include <asio/buffer.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/multicast.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ip/udp.hpp>
+#include <asio/steady_timer.hpp>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 

@@ -1,7 +1,7 @@
 // Finds other nodes without configured seeds: DNS names and UDP multicast.
 #pragma once
 
-#include <asio.hpp>
+#include <asio/io_context.hpp>
 
 #include <cstdint>
 #include <expected>
