@@ -3,6 +3,7 @@
 #include <kj/async-io.h>
 
 #include <algorithm>
+#include <span>
 #include <vector>
 
 #include "cluster_view.h"
@@ -215,12 +216,15 @@ std::optional<OpResult> CallerPath::try_read(ClientCore& core, OpKind kind, std:
   std::uint32_t idx[16];
   const std::size_t n =
       route->ring.owners(key, std::span(idx, std::min<std::size_t>(route->replicas, 16)));
-  std::vector<const Member*> live;
+  // On the stack: this runs for every blocking read.
+  const Member* live_owners[16];
+  std::size_t live_count = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (!route->down[idx[i]]) {
-      live.push_back(&route->members[idx[i]]);
+      live_owners[live_count++] = &route->members[idx[i]];
     }
   }
+  const std::span<const Member* const> live(live_owners, live_count);
   if (live.empty()) {
     return std::nullopt;
   }
