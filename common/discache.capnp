@@ -82,6 +82,9 @@ struct Member {
   state @2 :MemberState;
   incarnation @3 :UInt64;  # only the member itself raises it; newer wins
   lastHeardMsAgo @4 :UInt64;  # as seen by the node answering; 0 for itself
+  bootId @5 :UInt64;     # random, new each time the node's store starts empty
+                         # (a start, or forgetting after a freeze): a new one
+                         # tells peers to refill it, as for a joining node
 }
 
 struct MemberList {

@@ -43,7 +43,7 @@ wire::MemberState to_wire(MemberState state) {
 
 Member read_member(wire::Member::Reader reader) {
   return Member{to_std(reader.getName()), to_std(reader.getAddress()), from_wire(reader.getState()),
-                reader.getIncarnation(), reader.getLastHeardMsAgo()};
+                reader.getIncarnation(), reader.getLastHeardMsAgo(), reader.getBootId()};
 }
 
 void write_member(const Member& member, wire::Member::Builder builder) {
@@ -52,6 +52,7 @@ void write_member(const Member& member, wire::Member::Builder builder) {
   builder.setState(to_wire(member.state));
   builder.setIncarnation(member.incarnation);
   builder.setLastHeardMsAgo(member.last_heard_ms_ago);
+  builder.setBootId(member.boot_id);
 }
 
 MemberList read_member_list(wire::MemberList::Reader reader) {

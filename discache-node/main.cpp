@@ -11,6 +11,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -395,7 +396,8 @@ class NodeMain {
     auto log_change = [name](const std::string& what) {
       std::cerr << "discache-node[" << name << "]: " << what << std::endl;
     };
-    NodeContext ctx(Member{name, bound.to_string(), MemberState::alive, incarnation_now()},
+    NodeContext ctx(Member{name, bound.to_string(), MemberState::alive, incarnation_now(), 0,
+                           new_boot_id()},
                     replicas_, limits_, log_change, loops);
     // Tools and tests read the address from this line: keep its form.
     std::cerr << "discache-node[" << name << "]: listening on " << bound.to_string() << std::endl;
@@ -526,6 +528,11 @@ class NodeMain {
 
   // Incarnations must grow across restarts of a node with the same name.
   static std::uint64_t incarnation_now() { return node_now_ms(); }
+  // Random rather than a time, so no clock can make two starts look alike.
+  static std::uint64_t new_boot_id() {
+    std::random_device device;
+    return (static_cast<std::uint64_t>(device()) << 32) | device();
+  }
 
   kj::ProcessContext& context_;
   Endpoint listen_{"127.0.0.1", 7400};

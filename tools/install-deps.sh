@@ -9,6 +9,7 @@ packages=(
   openssl                      # the TLS test makes its certificates with it
   memcached libmemcached-dev   # side-by-side benchmarks and comparison tests
   iproute2 procps              # network-namespace tests, process inspection
+  faketime                     # clock-skew tests (libfaketime via LD_PRELOAD)
   clang-19 libclang-rt-19-dev  # sanitizer build and libFuzzer (tools/run-sanitizers.sh)
 )
 

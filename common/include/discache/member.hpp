@@ -22,6 +22,9 @@ struct Member {
   // How long ago the node that sent this list last heard from this member
   // (0 for the sender itself). Observer-specific: never merged.
   std::uint64_t last_heard_ms_ago = 0;
+  // Random, new whenever the node's store starts empty (a process start, or
+  // a node forgetting its contents): a changed boot id means "refill me".
+  std::uint64_t boot_id = 0;
 };
 
 // A member list with its epoch (a version that only grows).
