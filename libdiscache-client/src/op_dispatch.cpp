@@ -149,6 +149,12 @@ void ClusterView::dispatch(std::vector<KeyOp> ops) {
   Outbox outbox;
   for (auto& op : ops) {
     const bool write = op.kind() == OpKind::put || op.kind() == OpKind::del;
+    if (op.kind() == OpKind::put && op.options().mode == PutMode::compare_and_set) {
+      // The version a compare-and-set replaces was seen, even if by another
+      // client: the new one must be above it, or the other owners would
+      // refuse the copies (whatever the clocks say).
+      versions_.observe(op.options().expected_version);
+    }
     const std::uint64_t version = write ? versions_.next() : 0;
     std::vector<Member> skipped;
     auto owners = live_owners(op.key(), write ? &skipped : nullptr);
@@ -200,6 +206,9 @@ void ClusterView::flush(Outbox& outbox) {
 }
 
 void ClusterView::handle_reply(Outbox& outbox, Pending& pending, Reply reply) {
+  // Every version a node reports (a value's, a tombstone's, the one that
+  // beat a write) moves this client's clock past it.
+  versions_.observe(reply.version);
   const KeyOp& op = pending.op->op();
   const bool write = op.kind() == OpKind::put || op.kind() == OpKind::del;
   if (write && reply.kind == Reply::Kind::failed && reply.error &&
