@@ -163,7 +163,7 @@ void ClusterView::dispatch(std::vector<KeyOp> ops) {
     }
     auto previous = previous_owners(op.key(), owners);
     auto replicated = std::make_shared<ReplicatedOp>(std::move(op), version, std::move(owners),
-                                                     std::move(previous), policy);
+                                                     std::move(previous), policy, versions_);
     post(outbox, replicated, replicated->start());
   }
   flush(outbox);
@@ -220,7 +220,19 @@ void ClusterView::handle_reply(Outbox& outbox, Pending& pending, Reply reply) {
   if (pending.send.repair) {
     return;  // best effort; a lost read repair is redone by the next read
   }
-  post(outbox, pending.op, pending.op->on_reply(pending.send.target, std::move(reply)));
+  const std::uint64_t version = pending.op->version();
+  auto sends = pending.op->on_reply(pending.send, std::move(reply));
+  if (write && pending.op->version() != version) {
+    // The write goes again above a newer version: owners it skipped as down
+    // are owed the new version, or the old hint would leave them the winner
+    // it just overwrote.
+    std::vector<Member> skipped;
+    live_owners(op.key(), &skipped);
+    for (const auto& owner : skipped) {
+      add_hint(owner, op, pending.op->version());
+    }
+  }
+  post(outbox, pending.op, std::move(sends));
 }
 
 void ClusterView::send_batch(const Member& member, std::vector<Pending> pendings) {
