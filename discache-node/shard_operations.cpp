@@ -73,6 +73,16 @@ void ShardOperations::put(capnp::Data::Reader key, KeyHash hash, capnp::Data::Re
       out.setVersion(held);
       return;
     }
+  } else if (version != 0 && options.getMode() == wire::PutMode::IF_ABSENT) {
+    // An add is decided here, and the key may have been deleted at a version
+    // above the writer's clock: stamp the add above the delete (the writer
+    // copies the version of this reply to the other owners), or the owners
+    // holding that tombstone would refuse the copies and reads would skip it.
+    const std::uint64_t deleted = shard_.tombstones.version(view_of(key), now);
+    if (deleted >= version) {
+      shard_.versions.observe(deleted);
+      version = shard_.versions.next();
+    }
   }
   if (version == 0) {
     version = shard_.versions.next();

@@ -105,7 +105,11 @@ std::vector<Send> ReplicatedOp::next_decider() {
 std::vector<Send> ReplicatedOp::on_conditional_reply(Reply reply) {
   switch (reply.kind) {
     case Reply::Kind::ok: {
-      // The decider took it: copy to the other owners with the same version.
+      // The decider took it: copy to the other owners with the version it
+      // stored (an add it stamped above a newer delete, else ours).
+      if (reply.version != 0) {
+        version_ = reply.version;
+      }
       std::vector<Send> copies;
       for (std::size_t i = 0; i < owners_.size(); ++i) {
         if (i + 1 != next_) {

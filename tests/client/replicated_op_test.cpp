@@ -309,6 +309,27 @@ TEST_CASE("a conditional put keeps its meaning: stale from the decider is a vers
   CHECK(op.version() == 9);  // never written again with another version
 }
 
+TEST_CASE("a conditional put's copies carry the version the decider stored") {
+  Outcome out;
+  PutOptions options;
+  options.mode = PutMode::if_absent;
+  KeyOp put(OpKind::put, "k", "v", options, [&out](OpResult r) {
+    out.done = true;
+    out.result = std::move(r);
+  });
+  ReplicatedOp op(std::move(put), 9, {node("a"), node("b")}, {}, {}, clock);
+  op.start();
+  // The decider stamped the add above a delete it holds.
+  auto copies = op.on_reply(to("a", 9), ok("", kFuture));
+  REQUIRE(copies.size() == 1);
+  CHECK(copies[0].target.name == "b");
+  CHECK(copies[0].repair);
+  CHECK(copies[0].version == kFuture);
+  REQUIRE(out.done);
+  REQUIRE(out.result.has_value());
+  CHECK(out.result->version == kFuture);
+}
+
 TEST_CASE("a write fails once too few owners can still ack") {
   Outcome out;
   ReplicaPolicy policy;

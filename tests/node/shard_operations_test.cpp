@@ -83,6 +83,25 @@ TEST_CASE("a delete below the item is stale and learns the item's version") {
   CHECK(stale.version == 300);
 }
 
+// Regression (issue 14): an add from a client whose clock ran behind a
+// delete was stored below the delete's tombstone on the deciding owner, and
+// refused by the other owners.
+TEST_CASE("an add below a tombstone is stored above it, and the reply says the version") {
+  Shard shard;
+  REQUIRE(put(shard, "k", "v", 100).status == wire::Status::OK);
+  REQUIRE(erase(shard, "k", kFuture).status == wire::Status::OK);
+  const Outcome added = put(shard, "k", "added", 150, wire::PutMode::IF_ABSENT);
+  REQUIRE(added.status == wire::Status::OK);
+  CHECK(added.version > kFuture);
+  // Now it is there: a copy at that version is stale, a second add exists.
+  CHECK(put(shard, "k", "added", added.version).status == wire::Status::STALE);
+  CHECK(put(shard, "k", "again", 0, wire::PutMode::IF_ABSENT).status == wire::Status::EXISTS);
+  // Above no tombstone, an add keeps the writer's version.
+  const Outcome fresh = put(shard, "other", "v", 160, wire::PutMode::IF_ABSENT);
+  CHECK(fresh.status == wire::Status::OK);
+  CHECK(fresh.version == 160);
+}
+
 TEST_CASE("writes without a version are stamped above every version a write brought") {
   Shard shard;
   // A version from a writer whose clock is far ahead, even one refused.

@@ -157,6 +157,34 @@ void run_skew_matrix(LocalCluster& cluster, Client& harness, const std::string& 
   }
 }
 
+// put_if_absent (memcached's add) after a delete, the two from clients with
+// different clocks, either way: the add succeeds and its value is what
+// every read returns. (An add is decided by one owner, which stamps it above
+// a newer delete it holds; the others get background copies, so owners get
+// a deadline to agree.)
+void run_add_after_delete(LocalCluster& cluster, Client& harness, const std::string& skew,
+                          const std::vector<std::string>& keys) {
+  std::size_t next_key = 0;
+  for (const bool skewed_deletes : {true, false}) {
+    const std::string key = keys.at(next_key++);
+    const std::string delete_clock = skewed_deletes ? skew : "";
+    const std::string add_clock = skewed_deletes ? "" : skew;
+    CAPTURE(key);
+    CAPTURE(delete_clock);
+    CAPTURE(add_clock);
+    const CommandResult put =
+        run_client(delete_clock, cluster.seed_address(), kReplicas, {"put", key, "first"});
+    REQUIRE_MESSAGE(put.exit_code() == 0, "put: ", put);
+    const CommandResult del =
+        run_client(delete_clock, cluster.seed_address(), kReplicas, {"del", key});
+    REQUIRE_MESSAGE(del.exit_code() == 0, "del: ", del);
+    const CommandResult add =
+        run_client(add_clock, cluster.seed_address(), kReplicas, {"add", key, "added"});
+    REQUIRE_MESSAGE(add.exit_code() == 0, "the add after the delete must succeed: ", add);
+    check_reads(cluster, harness, skew, 1, key, Expected(std::string("added")));
+  }
+}
+
 std::vector<std::string> keys_named(const std::string& prefix, std::size_t count) {
   std::vector<std::string> keys;
   for (std::size_t i = 0; i < count; ++i) {
@@ -185,6 +213,7 @@ TEST_CASE("a client with its clock 5 s or 1 h off: its puts and deletes win when
       run_skew_matrix(*cluster, *harness, skew, acks,
                       keys_named("client" + skew + "-w" + std::to_string(acks), 4));
     }
+    run_add_after_delete(*cluster, *harness, skew, keys_named("client" + skew + "-add", 2));
   }
 }
 

@@ -3,11 +3,12 @@
 // code, so a test can tell "acknowledged" from "refused" across processes.
 //
 //   ordering-client --seed ADDR [--acks N] [--direct] put KEY VALUE
+//   ordering-client --seed ADDR [--acks N] [--direct] add KEY VALUE   (put_if_absent)
 //   ordering-client --seed ADDR [--acks N] [--direct] del KEY
 //   ordering-client --seed ADDR [--direct] get KEY
 //
-// Exit codes: 0 done (get prints the value on stdout), 1 not found (get),
-// 2 any error (described on stderr), 3 bad usage.
+// Exit codes: 0 done (get prints the value on stdout), 1 not found (get) or
+// exists (add), 2 any error (described on stderr), 3 bad usage.
 #include <cstdio>
 #include <cstdlib>
 #include <discache/client.hpp>
@@ -20,7 +21,7 @@ namespace {
 int usage(const char* why) {
   std::fprintf(stderr,
                "ordering-client: %s\nusage: ordering-client --seed ADDR [--acks N] [--direct] "
-               "put KEY VALUE | del KEY | get KEY\n",
+               "put KEY VALUE | add KEY VALUE | del KEY | get KEY\n",
                why);
   return 3;
 }
@@ -59,6 +60,13 @@ int main(int argc, char** argv) {
   if (command == "put" && words.size() == 3) {
     auto done = client->put(key, words[2]);
     return done ? 0 : failed(done.error());
+  }
+  if (command == "add" && words.size() == 3) {
+    auto done = client->put_if_absent(key, words[2]);
+    if (!done) {
+      return done.error().is(discache::Errc::exists) ? 1 : failed(done.error());
+    }
+    return 0;
   }
   if (command == "del" && words.size() == 2) {
     auto done = client->del(key);
