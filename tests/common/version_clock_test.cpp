@@ -51,8 +51,9 @@ TEST_CASE("observing an older version or none changes nothing") {
   clock.observe(first >> 1);
   const std::uint64_t second = clock.next();
   CHECK(second > first);
-  // Still the wall clock's time (to within a second), not pushed ahead.
-  CHECK(VersionClock::ticks_of(second) - VersionClock::ticks_of(first) < 1'000'000);
+  // Still the wall clock's time, not pushed anywhere (the bound is loose so
+  // that a descheduled test process cannot fail it).
+  CHECK(VersionClock::ticks_of(second) - VersionClock::ticks_of(first) < 60'000'000);
 }
 
 TEST_CASE("two clocks that observe each other's versions order their writes") {
