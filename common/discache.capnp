@@ -63,7 +63,9 @@ struct Op {
 struct OpResult {
   status @0 :Status;
   value @1 :Data;      # get: the value
-  version @2 :UInt64;  # get/put: the item's version; notFound: a tombstone's, or 0
+  version @2 :UInt64;  # get/put: the item's version; notFound: a tombstone's, or 0;
+                       # stale: the newest version the node holds (item or
+                       # tombstone), so the writer can write again above it
   message @3 :Text;    # for tooLarge/invalid: which limit, in words
   ttlMs @4 :UInt64;    # get: time the item has left to live, 0 = no expiry
 }

@@ -80,13 +80,6 @@ std::uint64_t ItemStore::encode_expiry(std::uint64_t ttl_ms, std::uint64_t now_m
       std::clamp<std::int64_t>(relative_now + ttl + kExpiryBias, 1, kExpiryMaxCode));
 }
 
-std::uint64_t ItemStore::next_version(std::uint64_t now_ms) noexcept {
-  // Versions order writes: wall-clock microseconds, forced to grow.
-  const std::uint64_t candidate = now_ms * 1000;
-  last_version_ = candidate > last_version_ ? candidate : last_version_ + 1;
-  return last_version_;
-}
-
 BlockRef ItemStore::remove_item(BlockRef ref, KeyHash hash, Removal why) noexcept {
   const ArenaBlock item = arena_.block(ref);
   index_.erase(hash, ref);
@@ -243,7 +236,7 @@ PutResult ItemStore::put(const PutRequest& request, KeyHash hash, std::uint64_t 
       (old == kNoBlock || arena_.block(old).version() != request.expected_version)) {
     return {old == kNoBlock ? StoreStatus::not_found : StoreStatus::version_mismatch};
   }
-  const std::uint64_t version = request.version != 0 ? request.version : next_version(now_ms);
+  const std::uint64_t version = request.version;
   const std::uint64_t expiry = encode_expiry(request.ttl_ms, now_ms);
 
   if (old != kNoBlock) {

@@ -32,7 +32,9 @@ struct PutRequest {
   std::uint64_t ttl_ms = 0;  // 0: no expiry
   PutMode mode = PutMode::upsert;
   std::uint64_t expected_version = 0;
-  std::uint64_t version = 0;  // 0: the store assigns one
+  // The write's version, kept as given: the shard's VersionClock stamps it
+  // (shard_state.h), so a node has one version source, not one per layer.
+  std::uint64_t version = 0;
 };
 
 // memcached's default, so `discache-node` and `memcached` started without
@@ -149,7 +151,6 @@ class ItemStore {
   // Milliseconds left to live (at least 1), or 0 for an item without a TTL.
   std::uint64_t remaining_ttl(const ArenaBlock& item, std::uint64_t now_ms) const noexcept;
   std::uint64_t encode_expiry(std::uint64_t ttl_ms, std::uint64_t now_ms) noexcept;
-  std::uint64_t next_version(std::uint64_t now_ms) noexcept;
 
   // Takes an item out of the index, the queue and the counters and frees its
   // block; returns the free block that now contains it.
@@ -177,7 +178,6 @@ class ItemStore {
   std::uint64_t payload_bytes_ = 0;
   std::uint64_t evictions_ = 0;
   std::uint64_t expirations_ = 0;
-  std::uint64_t last_version_ = 0;
   // Expiry is kept in 40 bits relative to the first expiry time written.
   bool has_expiry_base_ = false;
   std::uint64_t expiry_base_ms_ = 0;

@@ -1,5 +1,7 @@
 #include "shard_operations.h"
 
+#include <algorithm>
+
 #include "node_clock.h"
 #include "wire_text.h"
 
@@ -63,10 +65,24 @@ void ShardOperations::put(capnp::Data::Reader key, KeyHash hash, capnp::Data::Re
   ++shard_.counters.puts;
   const std::uint64_t now = node_now_ms();
   std::uint64_t version = options.getVersion();
-  if (version != 0 && options.getMode() == wire::PutMode::UPSERT &&
-      !is_newer(key, hash, version, now)) {
-    out.setStatus(wire::Status::STALE);
-    return;
+  shard_.versions.observe(version);
+  if (version != 0 && options.getMode() == wire::PutMode::UPSERT) {
+    if (const std::uint64_t held = held_version(key, hash, now); held >= version) {
+      // The writer learns what beat it, so it can write again above it.
+      out.setStatus(wire::Status::STALE);
+      out.setVersion(held);
+      return;
+    }
+  } else if (version != 0 && options.getMode() == wire::PutMode::IF_ABSENT) {
+    // An add is decided here, and the key may have been deleted at a version
+    // above the writer's clock: stamp the add above the delete (the writer
+    // copies the version of this reply to the other owners), or the owners
+    // holding that tombstone would refuse the copies and reads would skip it.
+    const std::uint64_t deleted = shard_.tombstones.version(view_of(key), now);
+    if (deleted >= version) {
+      shard_.versions.observe(deleted);
+      version = shard_.versions.next();
+    }
   }
   if (version == 0) {
     version = shard_.versions.next();
@@ -99,9 +115,13 @@ void ShardOperations::erase(capnp::Data::Reader key, KeyHash hash, std::uint64_t
                             wire::OpResult::Builder out) {
   ++shard_.counters.deletes;
   const std::uint64_t now = node_now_ms();
-  if (version != 0 && !is_newer(key, hash, version, now)) {
-    out.setStatus(wire::Status::STALE);  // a newer value (or delete) is here
-    return;
+  shard_.versions.observe(version);
+  if (version != 0) {
+    if (const std::uint64_t held = held_version(key, hash, now); held >= version) {
+      out.setStatus(wire::Status::STALE);  // a newer value (or delete) is here
+      out.setVersion(held);
+      return;
+    }
   }
   if (version == 0) {
     version = shard_.versions.next();
@@ -111,13 +131,11 @@ void ShardOperations::erase(capnp::Data::Reader key, KeyHash hash, std::uint64_t
   out.setVersion(version);
 }
 
-bool ShardOperations::is_newer(capnp::Data::Reader key, KeyHash hash, std::uint64_t version,
-                               std::uint64_t now) {
-  if (shard_.tombstones.version(view_of(key), now) >= version) {
-    return false;
-  }
+std::uint64_t ShardOperations::held_version(capnp::Data::Reader key, KeyHash hash,
+                                            std::uint64_t now) {
+  const std::uint64_t tombstone = shard_.tombstones.version(view_of(key), now);
   const ItemView* item = shard_.items.find(view_of(key), hash, now);
-  return item == nullptr || item->version < version;
+  return item == nullptr ? tombstone : std::max(tombstone, item->version);
 }
 
 bool ShardOperations::has(capnp::Data::Reader key, KeyHash hash) {

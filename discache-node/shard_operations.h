@@ -35,8 +35,9 @@ class ShardOperations {
   bool has(capnp::Data::Reader key, KeyHash hash);
 
  private:
-  // Whether a write at `version` beats what this shard holds for `key`.
-  bool is_newer(capnp::Data::Reader key, KeyHash hash, std::uint64_t version, std::uint64_t now);
+  // The newest version this shard holds for `key`, item or tombstone (0:
+  // none): a versioned write at or below it is stale.
+  std::uint64_t held_version(capnp::Data::Reader key, KeyHash hash, std::uint64_t now);
 
   ShardState& shard_;
   const ShardedStore& store_;

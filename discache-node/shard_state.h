@@ -38,7 +38,9 @@ struct ShardState {
 
   ItemStore& items;
   Tombstones tombstones;
-  // Versions for writes that arrive without one (single-key calls, tools).
+  // Stamps writes that arrive without a version (single-key calls, tools)
+  // and observes every version a write brings, so its own stamps land above
+  // what this shard holds. The only version source in the node.
   VersionClock versions;
   ShardCounters counters;
 };

@@ -165,6 +165,8 @@ Answer ask(CallerLoop& loop, ClientCore& core, const Member& member, OpKind kind
       auto response =
           timer.timeoutAt(deadline_in(options.deadline), request.send()).wait(loop.io().waitScope);
       auto result = response.getResult();
+      // As on the I/O thread: a write after this read goes above what it saw.
+      core.versions().observe(result.getVersion());
       switch (result.getStatus()) {
         case wire::Status::OK:
           answer.kind = Answer::Kind::value;

@@ -74,7 +74,7 @@ ClientCore::~ClientCore() {
 void ClientCore::thread_main(std::function<void(std::expected<void, Error>)> started) {
   loop_thread_id_ = std::this_thread::get_id();
   auto io = kj::setupAsyncIo();
-  ClusterView view(io, options_, tls_config());
+  ClusterView view(io, options_, versions_, tls_config());
   view_ = &view;
   view.publish_routes_to(routes_);
   auto boot = view.bootstrap().wait(io.waitScope);

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <optional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,9 @@ class ClientCore {
   // Any thread. Lives exactly as long as this core: callers' threads hold
   // weak references to tell their connections for a closed client apart.
   const std::shared_ptr<const int>& identity() const { return identity_; }
+  // Any thread. The client's version clock: the I/O thread stamps writes
+  // with it; every thread that gets a reply observes the reply's version.
+  VersionClock& versions() { return versions_; }
   // Any thread. Has the I/O thread mark `node` down (a caller's thread found
   // it unreachable); ops queued after this call already route around it.
   void report_unreachable(std::string node);
@@ -78,6 +82,8 @@ class ClientCore {
   RouteBoard routes_;
   WritesInFlight writes_;
   std::shared_ptr<const int> identity_ = std::make_shared<const int>(0);
+  // A random writer id keeps two clients' versions distinct.
+  VersionClock versions_{static_cast<std::uint16_t>(std::random_device{}())};
 };
 
 }  // namespace discache::detail

@@ -3,7 +3,6 @@
 #include <kj/debug.h>
 
 #include <algorithm>
-#include <random>
 
 #include "kj_duration.h"
 #include "member_wire.h"
@@ -50,12 +49,11 @@ class PushedMembers final : public wire::MemberWatcher::Server {
 }  // namespace
 
 ClusterView::ClusterView(kj::AsyncIoContext& io, const ClientOptions& options,
-                         const TlsClientConfig* tls)
+                         VersionClock& versions, const TlsClientConfig* tls)
     : io_(io),
       options_(options),
       tls_(tls != nullptr ? kj::heap<TlsClient>(*tls) : kj::Own<TlsClient>()),
-      // A random writer id keeps two clients' versions distinct.
-      versions_(static_cast<std::uint16_t>(std::random_device{}())),
+      versions_(versions),
       task_errors_(kj::heap<LogTaskFailures>("discache client task failed")),
       tasks_(*task_errors_) {}
 

@@ -26,7 +26,8 @@ namespace discache::detail {
 class ClusterView {
  public:
   // `tls`: null for plain TCP; read only here (this thread builds its own context).
-  ClusterView(kj::AsyncIoContext& io, const ClientOptions& options,
+  // `versions`: the client's clock, shared with callers' threads (ClientCore).
+  ClusterView(kj::AsyncIoContext& io, const ClientOptions& options, VersionClock& versions,
               const TlsClientConfig* tls = nullptr);
   ~ClusterView();
 
@@ -125,7 +126,9 @@ class ClusterView {
   HashRing previous_ring_;
   std::vector<Member> previous_members_;
   kj::TimePoint previous_until_ = kj::origin<kj::TimePoint>();
-  VersionClock versions_;
+  // Stamps writes; observes the version of every reply, so a write made
+  // after this client saw a version (read, write or stale) is above it.
+  VersionClock& versions_;
   std::map<std::string, Link> links_;
   // Nodes whose connection broke or that missed a deadline: ops skip them
   // (libmemcached-style ejection) until a probe, one call with no deadline

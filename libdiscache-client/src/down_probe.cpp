@@ -176,7 +176,10 @@ void ClusterView::send_hints(const Member& member, std::vector<Hint> hints,
   // Whatever each op answered (deleted, absent, or something newer there),
   // the node has seen the tombstone.
   tasks_.add(request.send().then(
-      [this, name = member.name, sent, done](capnp::Response<wire::Node::BatchResults>) {
+      [this, name = member.name, sent, done](capnp::Response<wire::Node::BatchResults> response) {
+        for (auto result : response.getResults()) {
+          versions_.observe(result.getVersion());  // as for every other reply
+        }
         if (auto owed = hints_.find(name); owed != hints_.end()) {
           owed->second.acknowledged(*sent);
           if (owed->second.empty()) {

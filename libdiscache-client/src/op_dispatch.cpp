@@ -149,6 +149,12 @@ void ClusterView::dispatch(std::vector<KeyOp> ops) {
   Outbox outbox;
   for (auto& op : ops) {
     const bool write = op.kind() == OpKind::put || op.kind() == OpKind::del;
+    if (op.kind() == OpKind::put && op.options().mode == PutMode::compare_and_set) {
+      // The version a compare-and-set replaces was seen, even if by another
+      // client: the new one must be above it, or the other owners would
+      // refuse the copies (whatever the clocks say).
+      versions_.observe(op.options().expected_version);
+    }
     const std::uint64_t version = write ? versions_.next() : 0;
     std::vector<Member> skipped;
     auto owners = live_owners(op.key(), write ? &skipped : nullptr);
@@ -157,7 +163,7 @@ void ClusterView::dispatch(std::vector<KeyOp> ops) {
     }
     auto previous = previous_owners(op.key(), owners);
     auto replicated = std::make_shared<ReplicatedOp>(std::move(op), version, std::move(owners),
-                                                     std::move(previous), policy);
+                                                     std::move(previous), policy, versions_);
     post(outbox, replicated, replicated->start());
   }
   flush(outbox);
@@ -200,6 +206,9 @@ void ClusterView::flush(Outbox& outbox) {
 }
 
 void ClusterView::handle_reply(Outbox& outbox, Pending& pending, Reply reply) {
+  // Every version a node reports (a value's, a tombstone's, the one that
+  // beat a write) moves this client's clock past it.
+  versions_.observe(reply.version);
   const KeyOp& op = pending.op->op();
   const bool write = op.kind() == OpKind::put || op.kind() == OpKind::del;
   if (write && reply.kind == Reply::Kind::failed && reply.error &&
@@ -211,7 +220,19 @@ void ClusterView::handle_reply(Outbox& outbox, Pending& pending, Reply reply) {
   if (pending.send.repair) {
     return;  // best effort; a lost read repair is redone by the next read
   }
-  post(outbox, pending.op, pending.op->on_reply(pending.send.target, std::move(reply)));
+  const std::uint64_t version = pending.op->version();
+  auto sends = pending.op->on_reply(pending.send, std::move(reply));
+  if (write && pending.op->version() != version) {
+    // The write goes again above a newer version: owners it skipped as down
+    // are owed the new version, or the old hint would leave them the winner
+    // it just overwrote.
+    std::vector<Member> skipped;
+    live_owners(op.key(), &skipped);
+    for (const auto& owner : skipped) {
+      add_hint(owner, op, pending.op->version());
+    }
+  }
+  post(outbox, pending.op, std::move(sends));
 }
 
 void ClusterView::send_batch(const Member& member, std::vector<Pending> pendings) {

@@ -1,6 +1,7 @@
 #include "replicated_op.h"
 
 #include <algorithm>
+#include <string>
 
 namespace discache::detail {
 namespace {
@@ -21,12 +22,14 @@ bool is_final(const Error& error) {
 }  // namespace
 
 ReplicatedOp::ReplicatedOp(KeyOp op, std::uint64_t version, std::vector<Member> owners,
-                           std::vector<Member> previous, ReplicaPolicy policy)
+                           std::vector<Member> previous, ReplicaPolicy policy,
+                           VersionClock& versions)
     : op_(std::move(op)),
       version_(version),
       owners_(std::move(owners)),
       previous_(std::move(previous)),
-      policy_(policy) {}
+      policy_(policy),
+      versions_(versions) {}
 
 void ReplicatedOp::complete(OpResult result) {
   if (!completed_) {
@@ -48,11 +51,35 @@ std::vector<Send> ReplicatedOp::start() {
     return next_decider();
   }
   needed_ = std::clamp<std::size_t>(policy_.write_acks, 1, owners_.size());
+  return send_write_round();
+}
+
+std::vector<Send> ReplicatedOp::send_write_round() {
+  ++rounds_;
+  acks_ = 0;
+  failures_ = 0;
   std::vector<Send> sends;
   for (const auto& owner : owners_) {
     sends.push_back(Send{owner, op_.kind(), false, {}, version_});
   }
   return sends;
+}
+
+std::vector<Send> ReplicatedOp::on_stale_write(const Member& from, std::uint64_t held) {
+  if (rounds_ >= kMaxWriteRounds) {
+    complete(std::unexpected(Error{
+        Errc::version_mismatch,
+        "key '" + op_.key() + "': its owner " + from.name + " (" + from.address +
+            ") still holds a newer version (" + std::to_string(held) + ") after " +
+            std::to_string(rounds_) +
+            " writes, each above the newest version seen: other clients keep writing this key"}));
+    return {};
+  }
+  // Every owner again, the ones that took the old version included: each
+  // must end up with a version above the winner's.
+  versions_.observe(held);
+  version_ = versions_.next();
+  return send_write_round();
 }
 
 bool ReplicatedOp::note_failure(Reply reply) {
@@ -78,7 +105,11 @@ std::vector<Send> ReplicatedOp::next_decider() {
 std::vector<Send> ReplicatedOp::on_conditional_reply(Reply reply) {
   switch (reply.kind) {
     case Reply::Kind::ok: {
-      // The decider took it: copy to the other owners with the same version.
+      // The decider took it: copy to the other owners with the version it
+      // stored (an add it stamped above a newer delete, else ours).
+      if (reply.version != 0) {
+        version_ = reply.version;
+      }
       std::vector<Send> copies;
       for (std::size_t i = 0; i < owners_.size(); ++i) {
         if (i + 1 != next_) {
@@ -139,7 +170,8 @@ std::vector<Send> ReplicatedOp::finish_read_with_value(std::string value, std::u
   return repairs;
 }
 
-std::vector<Send> ReplicatedOp::on_reply(const Member& from, Reply reply) {
+std::vector<Send> ReplicatedOp::on_reply(const Send& sent, Reply reply) {
+  const Member& from = sent.target;
   if (completed_ && is_read(op_.kind())) {
     return {};
   }
@@ -174,10 +206,18 @@ std::vector<Send> ReplicatedOp::on_reply(const Member& from, Reply reply) {
   if (conditional_) {
     return completed_ ? std::vector<Send>{} : on_conditional_reply(std::move(reply));
   }
-  // Writes.
+  // Plain writes. An answer to an earlier round's version says nothing
+  // about the current one.
+  if (sent.version != version_) {
+    return {};
+  }
   switch (reply.kind) {
+    case Reply::Kind::stale:
+      if (completed_) {
+        return {};  // a later or concurrent write won after W acks: let it
+      }
+      return on_stale_write(from, reply.version);
     case Reply::Kind::ok:
-    case Reply::Kind::stale:      // a newer write is already there: superseded
     case Reply::Kind::not_found:  // delete of an absent key
       ++acks_;
       if (acks_ >= needed_) {

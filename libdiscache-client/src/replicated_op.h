@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "key_op.h"
+#include "version_clock.h"
 
 namespace discache::detail {
 
@@ -16,7 +17,9 @@ struct Reply {
   enum class Kind : std::uint8_t { ok, not_found, stale, failed };
   Kind kind = Kind::failed;
   std::string value;           // get: the value
-  std::uint64_t version = 0;   // ok: the item's; not_found: a tombstone's (or 0)
+  // ok: the item's; not_found: a tombstone's (or 0); stale: the newest the
+  // node holds (item or tombstone), which beat the write
+  std::uint64_t version = 0;
   std::uint64_t ttl_ms = 0;    // ok: the time the item has left, 0 = no expiry
   std::optional<Error> error;  // failed: why (unavailable, timeout, too_large, ...)
 };
@@ -45,21 +48,38 @@ struct ReplicaPolicy {
 // repair) with its original version, which a node refuses if it holds
 // anything newer, so repair never resurrects a deleted or older value.
 // Writes go to every live owner with one version; W acks complete them.
+//
+// A plain put or delete that meets a newer version (`stale`) before W acks
+// is not acknowledged: it is written again to every owner with a fresh
+// version from the client's clock, which has observed the winning version,
+// so the new one is above it (at most kMaxWriteRounds rounds). Otherwise a
+// client whose clock runs behind would be told "ok" for writes that every
+// replica dropped. A stale that arrives after W acks means a later or
+// concurrent write won, and changes nothing.
 class ReplicatedOp {
  public:
-  // `owners`: live owners in replica order; `previous`: owners under the
-  // previous ring that are not in `owners` (empty outside a transition).
+  // Rounds of a plain write, the first included, before it gives up.
+  static constexpr int kMaxWriteRounds = 4;
+
+  // `version`: the write's first version (0 for reads); `versions`: the
+  // clock it came from, asked again when a write must go above a newer
+  // version. `owners`: live owners in replica order; `previous`: owners
+  // under the previous ring that are not in `owners` (empty outside a
+  // transition).
   ReplicatedOp(KeyOp op, std::uint64_t version, std::vector<Member> owners,
-               std::vector<Member> previous, ReplicaPolicy policy);
+               std::vector<Member> previous, ReplicaPolicy policy, VersionClock& versions);
 
   // The first sends; completes the op at once when there is nobody to ask.
   std::vector<Send> start();
-  // Handles `reply` from `from` to a non-repair send; returns follow-ups
-  // (the next replica to ask, read repairs).
-  std::vector<Send> on_reply(const Member& from, Reply reply);
+  // Handles `reply` to `sent`, a non-repair send this op made; returns
+  // follow-ups (the next replica to ask, read repairs, a write's next round).
+  std::vector<Send> on_reply(const Send& sent, Reply reply);
 
   const KeyOp& op() const { return op_; }
   bool completed() const { return completed_; }
+  // A write's current version: it changes when the write goes again above a
+  // newer version.
+  std::uint64_t version() const { return version_; }
 
  private:
   std::vector<Send> next_read();
@@ -70,6 +90,8 @@ class ReplicatedOp {
   std::vector<Send> on_conditional_reply(Reply reply);
   std::vector<Send> finish_read_with_value(std::string value, std::uint64_t version,
                                            std::uint64_t ttl_ms);
+  std::vector<Send> send_write_round();
+  std::vector<Send> on_stale_write(const Member& from, std::uint64_t held);
   void complete(OpResult result);
 
   KeyOp op_;
@@ -77,6 +99,7 @@ class ReplicatedOp {
   std::vector<Member> owners_;
   std::vector<Member> previous_;
   ReplicaPolicy policy_;
+  VersionClock& versions_;
   bool completed_ = false;
   // Reads: where we are in owners_ then previous_, who missed, the newest
   // tombstone seen, the first error.
@@ -90,6 +113,7 @@ class ReplicatedOp {
   std::size_t acks_ = 0;
   std::size_t failures_ = 0;
   std::size_t needed_ = 1;
+  int rounds_ = 0;  // plain writes: rounds sent, the first included
 };
 
 }  // namespace discache::detail

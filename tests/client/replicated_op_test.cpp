@@ -4,10 +4,24 @@
 
 #include "replicated_op.h"
 
+#include <algorithm>
+#include <string>
+
 namespace discache::detail {
 namespace {
 
 Member node(const char* name) { return Member{name, std::string(name) + ":1", MemberState::alive, 1}; }
+
+// The send an answer is to: `name`, carrying `version` (a write's round).
+Send to(const char* name, std::uint64_t version = 0) {
+  return Send{node(name), OpKind::get, false, {}, version};
+}
+
+// The client's clock. Versions these tests start writes with are small;
+// the ones that beat a write are far in the future, so a write that goes
+// again is above them only because the op had its clock observe them.
+VersionClock clock(1);
+constexpr std::uint64_t kFuture = std::uint64_t{1} << 62;
 
 struct Outcome {
   bool done = false;
@@ -44,11 +58,11 @@ Reply fail(Errc code) {
 
 TEST_CASE("a read asks the first owner only while it answers") {
   Outcome out;
-  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b")}, {}, {});
+  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b")}, {}, {}, clock);
   auto sends = op.start();
   REQUIRE(sends.size() == 1);
   CHECK(sends[0].target.name == "a");
-  CHECK(op.on_reply(node("a"), ok("v", 7)).empty());
+  CHECK(op.on_reply(to("a"), ok("v", 7)).empty());
   REQUIRE(out.done);
   REQUIRE(out.result.has_value());
   CHECK(out.result->value == "v");
@@ -57,15 +71,15 @@ TEST_CASE("a read asks the first owner only while it answers") {
 
 TEST_CASE("a read falls back on failure, then on a miss, and repairs the replica that missed") {
   Outcome out;
-  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b"), node("c")}, {}, {});
+  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b"), node("c")}, {}, {}, clock);
   op.start();
-  auto next = op.on_reply(node("a"), fail(Errc::unavailable));
+  auto next = op.on_reply(to("a"), fail(Errc::unavailable));
   REQUIRE(next.size() == 1);
   CHECK(next[0].target.name == "b");
-  next = op.on_reply(node("b"), miss());
+  next = op.on_reply(to("b"), miss());
   REQUIRE(next.size() == 1);
   CHECK(next[0].target.name == "c");
-  auto repairs = op.on_reply(node("c"), ok("v", 9));
+  auto repairs = op.on_reply(to("c"), ok("v", 9));
   REQUIRE(out.result.has_value());
   CHECK(out.result->value == "v");
   // b missed and is a current owner: repaired with the original version; a
@@ -80,25 +94,25 @@ TEST_CASE("a read falls back on failure, then on a miss, and repairs the replica
 
 TEST_CASE("a value older than a tombstone another replica holds is a miss, never repaired back") {
   Outcome out;
-  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b")}, {}, {});
+  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b")}, {}, {}, clock);
   op.start();
   // a says deleted at version 100: nothing older may come back.
-  auto next = op.on_reply(node("a"), miss(100));
+  auto next = op.on_reply(to("a"), miss(100));
   REQUIRE(next.size() == 1);
-  CHECK(op.on_reply(node("b"), ok("old", 60)).empty());  // no repair of the old value
+  CHECK(op.on_reply(to("b"), ok("old", 60)).empty());  // no repair of the old value
   REQUIRE(out.done);
   CHECK(out.result.error().is(Errc::not_found));
 }
 
 TEST_CASE("a value newer than a tombstone (a write the replica missed) is found and repaired") {
   Outcome out;
-  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b")}, {}, {});
+  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b")}, {}, {}, clock);
   op.start();
   // a holds a tombstone just below the write it missed (a client's hint).
-  auto next = op.on_reply(node("a"), miss(99));
+  auto next = op.on_reply(to("a"), miss(99));
   REQUIRE(next.size() == 1);
   CHECK(next[0].target.name == "b");
-  auto repairs = op.on_reply(node("b"), ok("new", 100));
+  auto repairs = op.on_reply(to("b"), ok("new", 100));
   REQUIRE(out.result.has_value());
   CHECK(out.result->value == "new");
   REQUIRE(repairs.size() == 1);
@@ -110,12 +124,13 @@ TEST_CASE("without fallback on miss, a miss skips the other replicas but asks pr
   Outcome out;
   ReplicaPolicy policy;
   policy.read_fallback_on_miss = false;
-  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b")}, {node("old")}, policy);
+  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b")}, {node("old")}, policy,
+                  clock);
   op.start();
-  auto next = op.on_reply(node("a"), miss());
+  auto next = op.on_reply(to("a"), miss());
   REQUIRE(next.size() == 1);
   CHECK(next[0].target.name == "old");
-  auto repairs = op.on_reply(node("old"), ok("v", 3));
+  auto repairs = op.on_reply(to("old"), ok("v", 3));
   REQUIRE(out.result.has_value());
   // The transition copy: the current owner that missed gets the value.
   REQUIRE(repairs.size() == 1);
@@ -124,25 +139,26 @@ TEST_CASE("without fallback on miss, a miss skips the other replicas but asks pr
 
 TEST_CASE("a read that every replica failed reports the first error; all misses are not_found") {
   Outcome failed_out;
-  ReplicatedOp failed_op(make_op(OpKind::get, failed_out), 0, {node("a"), node("b")}, {}, {});
+  ReplicatedOp failed_op(make_op(OpKind::get, failed_out), 0, {node("a"), node("b")}, {}, {},
+                         clock);
   failed_op.start();
-  failed_op.on_reply(node("a"), fail(Errc::timeout));
-  failed_op.on_reply(node("b"), fail(Errc::unavailable));
+  failed_op.on_reply(to("a"), fail(Errc::timeout));
+  failed_op.on_reply(to("b"), fail(Errc::unavailable));
   REQUIRE(failed_out.done);
   CHECK(failed_out.result.error().is(Errc::timeout));
 
   Outcome miss_out;
-  ReplicatedOp miss_op(make_op(OpKind::get, miss_out), 0, {node("a"), node("b")}, {}, {});
+  ReplicatedOp miss_op(make_op(OpKind::get, miss_out), 0, {node("a"), node("b")}, {}, {}, clock);
   miss_op.start();
-  miss_op.on_reply(node("a"), fail(Errc::timeout));
-  miss_op.on_reply(node("b"), miss());
+  miss_op.on_reply(to("a"), fail(Errc::timeout));
+  miss_op.on_reply(to("b"), miss());
   CHECK(miss_out.result.error().is(Errc::not_found));
 }
 
 // Regression: with every owner marked down, a read once completed as a miss.
 TEST_CASE("a read with no live owner is unavailable, never not_found") {
   Outcome out;
-  ReplicatedOp op(make_op(OpKind::get, out), 0, {}, {}, {});
+  ReplicatedOp op(make_op(OpKind::get, out), 0, {}, {}, {}, clock);
   CHECK(op.start().empty());
   REQUIRE(out.done);
   CHECK(out.result.error().is(Errc::unavailable));
@@ -150,10 +166,17 @@ TEST_CASE("a read with no live owner is unavailable, never not_found") {
 
 TEST_CASE("a final error (value too large) stops at once") {
   Outcome out;
-  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b")}, {}, {});
+  ReplicatedOp op(make_op(OpKind::get, out), 0, {node("a"), node("b")}, {}, {}, clock);
   op.start();
-  CHECK(op.on_reply(node("a"), fail(Errc::too_large)).empty());
+  CHECK(op.on_reply(to("a"), fail(Errc::too_large)).empty());
   CHECK(out.result.error().is(Errc::too_large));
+}
+
+Reply stale(std::uint64_t held) {
+  Reply r;
+  r.kind = Reply::Kind::stale;
+  r.version = held;
+  return r;
 }
 
 TEST_CASE("a write goes to every owner with one version and completes after W acks") {
@@ -161,30 +184,159 @@ TEST_CASE("a write goes to every owner with one version and completes after W ac
   ReplicaPolicy policy;
   policy.write_acks = 2;
   ReplicatedOp op(make_op(OpKind::put, out, "v"), 42, {node("a"), node("b"), node("c")}, {},
-                  policy);
+                  policy, clock);
   auto sends = op.start();
   REQUIRE(sends.size() == 3);
   for (const auto& s : sends) {
     CHECK(s.version == 42);
     CHECK_FALSE(s.repair);
   }
-  op.on_reply(node("a"), ok("", 42));
+  op.on_reply(to("a", 42), ok("", 42));
   CHECK_FALSE(out.done);
-  Reply stale;
-  stale.kind = Reply::Kind::stale;  // a newer write is there: counts as done
-  op.on_reply(node("b"), stale);
+  op.on_reply(to("b", 42), ok("", 42));
+  REQUIRE(out.done);
+  REQUIRE(out.result.has_value());
+  CHECK(out.result->version == 42);
+  // After W acks a stale from the last replica means a later or concurrent
+  // write won there: nothing is sent, the result stands.
+  CHECK(op.on_reply(to("c", 42), stale(kFuture)).empty());
+  CHECK(op.version() == 42);
+}
+
+// Regression (issue 14): a client whose clock ran 5 s behind was told "ok"
+// for puts every replica dropped as stale.
+TEST_CASE("a put that meets a newer version before W acks goes again above it, to every owner") {
+  Outcome out;
+  ReplicatedOp op(make_op(OpKind::put, out, "v"), 42, {node("a"), node("b")}, {}, {}, clock);
+  REQUIRE(op.start().size() == 2);
+  auto again = op.on_reply(to("a", 42), stale(kFuture));
+  CHECK_FALSE(out.done);  // stale is no acknowledgement
+  REQUIRE(again.size() == 2);
+  CHECK(again[0].target.name == "a");
+  CHECK(again[1].target.name == "b");
+  const std::uint64_t second = op.version();
+  CHECK(second > kFuture);
+  for (const auto& s : again) {
+    CHECK(s.kind == OpKind::put);
+    CHECK_FALSE(s.repair);
+    CHECK(s.version == second);
+  }
+  // b took the first version: that answers the old round, not this one.
+  CHECK(op.on_reply(to("b", 42), ok("", 42)).empty());
+  CHECK_FALSE(out.done);
+  op.on_reply(to("b", second), ok("", second));
+  REQUIRE(out.done);
+  REQUIRE(out.result.has_value());
+  CHECK(out.result->version == second);
+  // The clock keeps what it learnt: the client's next write is above too.
+  CHECK(clock.next() > second);
+}
+
+TEST_CASE("a delete that meets a newer value goes again above it; a miss then acknowledges") {
+  Outcome out;
+  ReplicaPolicy policy;
+  policy.write_acks = 2;
+  ReplicatedOp op(make_op(OpKind::del, out), 7, {node("a"), node("b")}, {}, policy, clock);
+  op.start();
+  op.on_reply(to("a", 7), ok("", 7));  // a had nothing newer: one ack of two
+  auto again = op.on_reply(to("b", 7), stale(kFuture + 5));
+  REQUIRE(again.size() == 2);  // a too: its ack was for the old version
+  const std::uint64_t second = op.version();
+  CHECK(second > kFuture + 5);
+  CHECK(again[0].kind == OpKind::del);
+  op.on_reply(to("a", second), miss());
+  CHECK_FALSE(out.done);  // acks of the old round do not count
+  op.on_reply(to("b", second), ok("", second));
   REQUIRE(out.done);
   CHECK(out.result.has_value());
-  op.on_reply(node("c"), fail(Errc::unavailable));  // after completion: ignored
+}
+
+TEST_CASE("failures are counted per round") {
+  Outcome out;
+  ReplicaPolicy policy;
+  policy.write_acks = 2;
+  ReplicatedOp op(make_op(OpKind::put, out, "v"), 3, {node("a"), node("b"), node("c")}, {},
+                  policy, clock);
+  op.start();
+  op.on_reply(to("a", 3), fail(Errc::timeout));
+  REQUIRE(op.on_reply(to("b", 3), stale(kFuture)).size() == 3);
+  const std::uint64_t second = op.version();
+  // The old round's failure is not held against the new one: one failure
+  // of three still leaves two to ack.
+  op.on_reply(to("c", 3), fail(Errc::unavailable));  // old round: ignored
+  op.on_reply(to("a", second), fail(Errc::timeout));
+  CHECK_FALSE(out.done);
+  op.on_reply(to("b", second), ok("", second));
+  op.on_reply(to("c", second), ok("", second));
+  REQUIRE(out.done);
+  CHECK(out.result.has_value());
+}
+
+TEST_CASE("a write that keeps meeting newer versions gives up, naming the owner") {
+  Outcome out;
+  ReplicatedOp op(make_op(OpKind::put, out, "v"), 1, {node("a"), node("b")}, {}, {}, clock);
+  op.start();
+  std::uint64_t held = kFuture + 100;
+  for (int round = 1; round < ReplicatedOp::kMaxWriteRounds; ++round) {
+    held = std::max(held, op.version()) + 100;  // another writer wins again
+    REQUIRE(op.on_reply(to("b", op.version()), stale(held)).size() == 2);
+    CHECK_FALSE(out.done);
+  }
+  CHECK(op.on_reply(to("b", op.version()), stale(held + 100)).empty());
+  REQUIRE(out.done);
+  REQUIRE_FALSE(out.result.has_value());
+  CHECK(out.result.error().is(Errc::version_mismatch));
+  const std::string& why = out.result.error().message;
+  CHECK(why.find("'k'") != std::string::npos);
+  CHECK(why.find("b (b:1)") != std::string::npos);
+  CHECK(why.find(std::to_string(held + 100)) != std::string::npos);
+}
+
+TEST_CASE("a conditional put keeps its meaning: stale from the decider is a version mismatch") {
+  Outcome out;
+  PutOptions options;
+  options.mode = PutMode::if_absent;
+  KeyOp put(OpKind::put, "k", "v", options, [&out](OpResult r) {
+    out.done = true;
+    out.result = std::move(r);
+  });
+  ReplicatedOp op(std::move(put), 9, {node("a"), node("b")}, {}, {}, clock);
+  auto sends = op.start();
+  REQUIRE(sends.size() == 1);  // one owner decides
+  CHECK(op.on_reply(to("a", 9), stale(kFuture)).empty());
+  REQUIRE(out.done);
+  CHECK(out.result.error().is(Errc::version_mismatch));
+  CHECK(op.version() == 9);  // never written again with another version
+}
+
+TEST_CASE("a conditional put's copies carry the version the decider stored") {
+  Outcome out;
+  PutOptions options;
+  options.mode = PutMode::if_absent;
+  KeyOp put(OpKind::put, "k", "v", options, [&out](OpResult r) {
+    out.done = true;
+    out.result = std::move(r);
+  });
+  ReplicatedOp op(std::move(put), 9, {node("a"), node("b")}, {}, {}, clock);
+  op.start();
+  // The decider stamped the add above a delete it holds.
+  auto copies = op.on_reply(to("a", 9), ok("", kFuture));
+  REQUIRE(copies.size() == 1);
+  CHECK(copies[0].target.name == "b");
+  CHECK(copies[0].repair);
+  CHECK(copies[0].version == kFuture);
+  REQUIRE(out.done);
+  REQUIRE(out.result.has_value());
+  CHECK(out.result->version == kFuture);
 }
 
 TEST_CASE("a write fails once too few owners can still ack") {
   Outcome out;
   ReplicaPolicy policy;
   policy.write_acks = 2;
-  ReplicatedOp op(make_op(OpKind::put, out, "v"), 1, {node("a"), node("b")}, {}, policy);
+  ReplicatedOp op(make_op(OpKind::put, out, "v"), 1, {node("a"), node("b")}, {}, policy, clock);
   op.start();
-  op.on_reply(node("a"), fail(Errc::unavailable));
+  op.on_reply(to("a", 1), fail(Errc::unavailable));
   REQUIRE(out.done);
   CHECK(out.result.error().is(Errc::unavailable));
 }
@@ -193,14 +345,14 @@ TEST_CASE("W is clamped to the live owners; no owner at all is unavailable") {
   Outcome out;
   ReplicaPolicy policy;
   policy.write_acks = 3;
-  ReplicatedOp op(make_op(OpKind::del, out), 5, {node("a")}, {}, policy);
+  ReplicatedOp op(make_op(OpKind::del, out), 5, {node("a")}, {}, policy, clock);
   REQUIRE(op.start().size() == 1);
-  op.on_reply(node("a"), miss());  // deleting an absent key is fine
+  op.on_reply(to("a", 5), miss());  // deleting an absent key is fine
   REQUIRE(out.done);
   CHECK(out.result.has_value());
 
   Outcome none;
-  ReplicatedOp nobody(make_op(OpKind::put, none, "v"), 5, {}, {}, {});
+  ReplicatedOp nobody(make_op(OpKind::put, none, "v"), 5, {}, {}, {}, clock);
   CHECK(nobody.start().empty());
   REQUIRE(none.done);
   CHECK(none.result.error().is(Errc::unavailable));

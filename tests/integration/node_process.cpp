@@ -47,8 +47,9 @@ std::optional<ListenLine> parse_listen_line(std::string_view log) {
 NodeProcess::NodeProcess(NodeConfig config) : config_(std::move(config)) {}
 
 std::vector<std::string> NodeProcess::command_line() const {
-  std::vector<std::string> argv{executable_from_env("DISCACHE_NODE"), "--listen",
-                                "127.0.0.1:" + std::to_string(config_.port)};
+  std::vector<std::string> argv = launcher_;
+  argv.insert(argv.end(), {executable_from_env("DISCACHE_NODE"), "--listen",
+                           "127.0.0.1:" + std::to_string(config_.port)});
   if (!config_.name.empty()) {
     argv.insert(argv.end(), {"--name", config_.name});
   }

@@ -64,6 +64,10 @@ class NodeProcess {
   std::uint16_t port() const { return config_.port; }
   // The config used for the next (re)start: tests may change seeds or flags.
   NodeConfig& config() { return config_; }
+  // From the next (re)start on, runs the node through `launcher`, a command
+  // that execs its arguments (so signals still reach the node), e.g.
+  // {"/usr/bin/env", "FAKETIME=+1h", ...}; empty: directly.
+  void run_under(std::vector<std::string> launcher) { launcher_ = std::move(launcher); }
   // stderr of every run so far, including the current one.
   std::string log() const;
 
@@ -72,6 +76,7 @@ class NodeProcess {
   void retire_child();
 
   NodeConfig config_;
+  std::vector<std::string> launcher_;
   std::optional<ChildProcess> child_;
   std::optional<ExitStatus> last_exit_;
   std::string past_logs_;  // stderr of finished runs

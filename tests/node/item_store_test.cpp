@@ -14,8 +14,9 @@ namespace {
 constexpr StoreLimits kLimits{.max_key_bytes = 8, .max_value_bytes = 16};
 constexpr std::uint64_t kNow = 1'000'000;
 
-PutRequest upsert(std::string_view key, std::string_view value, std::uint64_t ttl_ms = 0) {
-  return PutRequest{.key = key, .value = value, .ttl_ms = ttl_ms};
+PutRequest upsert(std::string_view key, std::string_view value, std::uint64_t ttl_ms = 0,
+                  std::uint64_t version = 1) {
+  return PutRequest{.key = key, .value = value, .ttl_ms = ttl_ms, .version = version};
 }
 
 // The live value of `key`, copied out (a view dies at the next mutation).
@@ -31,27 +32,28 @@ TEST_CASE("put, find and erase a key") {
   ItemStore store(kLimits);
   CHECK(store.find("k", kNow) == nullptr);
 
-  const PutResult put = store.put(upsert("k", "v1"), kNow);
+  const PutResult put = store.put(upsert("k", "v1", 0, 10), kNow);
   REQUIRE(put.status == StoreStatus::ok);
-  CHECK(put.version != 0);
+  CHECK(put.version == 10);
   const ItemView* found = store.find("k", kNow);
   REQUIRE(found != nullptr);
   CHECK(found->value == "v1");
   CHECK(found->version == put.version);
 
-  const PutResult overwrite = store.put(upsert("k", "v2"), kNow);
+  const PutResult overwrite = store.put(upsert("k", "v2", 0, 11), kNow);
   REQUIRE(overwrite.status == StoreStatus::ok);
-  // Versions order writes even within one millisecond.
-  CHECK(overwrite.version > put.version);
+  CHECK(overwrite.version == 11);
   found = store.find("k", kNow);
   REQUIRE(found != nullptr);
   CHECK(found->value == "v2");
+  CHECK(found->version == 11);
 
   CHECK(store.erase("k", kNow) == StoreStatus::ok);
   CHECK(store.find("k", kNow) == nullptr);
   CHECK(store.erase("k", kNow) == StoreStatus::not_found);
 }
 
+// The store never makes versions up: the shard's clock stamps every write.
 TEST_CASE("a writer-supplied version is kept") {
   ItemStore store(kLimits);
   PutRequest request = upsert("k", "v");
@@ -132,9 +134,10 @@ TEST_CASE("compare_and_set writes only over the expected version") {
   CHECK(value_at(store, "k", kNow) == "v1");
 
   cas.expected_version = first.version;
+  cas.version = first.version + 5;
   const PutResult won = store.put(cas, kNow);
   CHECK(won.status == StoreStatus::ok);
-  CHECK(won.version > first.version);
+  CHECK(won.version == first.version + 5);
   CHECK(value_at(store, "k", kNow) == "v2");
 
   // The old version is now stale: a second writer holding it loses.

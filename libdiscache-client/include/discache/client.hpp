@@ -100,7 +100,8 @@ class Client {
   std::expected<Item, Error> get_item(std::string_view key);
   // Stores `value` under `key` on its owners; W acknowledgements complete it.
   // Errors: too_large (the message names the limit), invalid_argument,
-  // out_of_memory, unavailable, timeout.
+  // out_of_memory, unavailable, timeout; version_mismatch when other clients
+  // kept winning on the key (see docs/api.md).
   VoidResult put(std::string_view key, std::string_view value, PutOptions options = {});
   // Stores only if `key` has no live value (memcached's add): exists if it has.
   VoidResult put_if_absent(std::string_view key, std::string_view value, PutOptions options = {});
@@ -109,7 +110,8 @@ class Client {
   // version_mismatch (someone wrote since), not_found (it is gone).
   VersionResult compare_and_set(std::string_view key, std::string_view value,
                                 std::uint64_t expected_version, PutOptions options = {});
-  // Removes `key`; succeeds whether or not it was there.
+  // Removes `key`; succeeds whether or not it was there. Errors: unavailable,
+  // timeout; version_mismatch as for put.
   VoidResult del(std::string_view key);
   // Whether `key` holds a live value.
   BoolResult has_key(std::string_view key);

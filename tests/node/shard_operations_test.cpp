@@ -1,0 +1,123 @@
+// ShardOperations: the version rules a node applies to writes. A write at or
+// below what the shard holds is stale and the reply says what it holds; the
+// shard's clock learns every version a write brings.
+#include "shard_operations.h"
+
+#include <capnp/message.h>
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <string_view>
+
+namespace discache::node {
+namespace {
+
+// Versions far above any wall clock's, so only observing them puts the
+// shard's own stamps above them.
+constexpr std::uint64_t kFuture = std::uint64_t{1} << 62;
+
+capnp::Data::Reader bytes(std::string_view text) {
+  return {reinterpret_cast<const capnp::byte*>(text.data()), text.size()};
+}
+
+struct Shard {
+  ShardedStore store{StoreLimits{.max_key_bytes = 64, .max_value_bytes = 64}, 1};
+  ShardState state{store.shard(0), 7, 100};
+  ShardOperations ops{state, store};
+};
+
+struct Outcome {
+  wire::Status status;
+  std::uint64_t version;
+};
+
+Outcome put(Shard& shard, std::string_view key, std::string_view value, std::uint64_t version,
+            wire::PutMode mode = wire::PutMode::UPSERT) {
+  capnp::MallocMessageBuilder message;
+  auto options = message.initRoot<wire::PutOptions>();
+  options.setVersion(version);
+  options.setMode(mode);
+  capnp::MallocMessageBuilder answer;
+  auto out = answer.initRoot<wire::OpResult>();
+  shard.ops.put(bytes(key), hash_key(key), bytes(value), options.asReader(), out);
+  return {out.getStatus(), out.getVersion()};
+}
+
+Outcome erase(Shard& shard, std::string_view key, std::uint64_t version) {
+  capnp::MallocMessageBuilder answer;
+  auto out = answer.initRoot<wire::OpResult>();
+  shard.ops.erase(bytes(key), hash_key(key), version, out);
+  return {out.getStatus(), out.getVersion()};
+}
+
+TEST_CASE("a put at or below the item's version is stale and learns the item's version") {
+  Shard shard;
+  REQUIRE(put(shard, "k", "new", 100).status == wire::Status::OK);
+  for (const std::uint64_t older : {std::uint64_t{50}, std::uint64_t{100}}) {
+    const Outcome stale = put(shard, "k", "old", older);
+    CHECK(stale.status == wire::Status::STALE);
+    CHECK(stale.version == 100);
+  }
+  const Outcome newer = put(shard, "k", "newer", 101);
+  CHECK(newer.status == wire::Status::OK);
+  CHECK(newer.version == 101);
+}
+
+TEST_CASE("a put or delete below a tombstone is stale and learns the tombstone's version") {
+  Shard shard;
+  REQUIRE(put(shard, "k", "v", 100).status == wire::Status::OK);
+  REQUIRE(erase(shard, "k", 200).status == wire::Status::OK);
+  const Outcome put_stale = put(shard, "k", "v", 150);
+  CHECK(put_stale.status == wire::Status::STALE);
+  CHECK(put_stale.version == 200);
+  const Outcome delete_stale = erase(shard, "k", 199);
+  CHECK(delete_stale.status == wire::Status::STALE);
+  CHECK(delete_stale.version == 200);
+}
+
+TEST_CASE("a delete below the item is stale and learns the item's version") {
+  Shard shard;
+  REQUIRE(put(shard, "k", "v", 300).status == wire::Status::OK);
+  const Outcome stale = erase(shard, "k", 250);
+  CHECK(stale.status == wire::Status::STALE);
+  CHECK(stale.version == 300);
+}
+
+// Regression (issue 14): an add from a client whose clock ran behind a
+// delete was stored below the delete's tombstone on the deciding owner, and
+// refused by the other owners.
+TEST_CASE("an add below a tombstone is stored above it, and the reply says the version") {
+  Shard shard;
+  REQUIRE(put(shard, "k", "v", 100).status == wire::Status::OK);
+  REQUIRE(erase(shard, "k", kFuture).status == wire::Status::OK);
+  const Outcome added = put(shard, "k", "added", 150, wire::PutMode::IF_ABSENT);
+  REQUIRE(added.status == wire::Status::OK);
+  CHECK(added.version > kFuture);
+  // Now it is there: a copy at that version is stale, a second add exists.
+  CHECK(put(shard, "k", "added", added.version).status == wire::Status::STALE);
+  CHECK(put(shard, "k", "again", 0, wire::PutMode::IF_ABSENT).status == wire::Status::EXISTS);
+  // Above no tombstone, an add keeps the writer's version.
+  const Outcome fresh = put(shard, "other", "v", 160, wire::PutMode::IF_ABSENT);
+  CHECK(fresh.status == wire::Status::OK);
+  CHECK(fresh.version == 160);
+}
+
+TEST_CASE("writes without a version are stamped above every version a write brought") {
+  Shard shard;
+  // A version from a writer whose clock is far ahead, even one refused.
+  REQUIRE(put(shard, "a", "v", kFuture).status == wire::Status::OK);
+  REQUIRE(put(shard, "a", "v", kFuture - 1).status == wire::Status::STALE);
+  const Outcome stamped = put(shard, "b", "v", 0);
+  REQUIRE(stamped.status == wire::Status::OK);
+  CHECK(stamped.version > kFuture);
+  const Outcome deleted = erase(shard, "a", 0);
+  CHECK(deleted.status == wire::Status::OK);
+  CHECK(deleted.version > stamped.version);
+  // A conditional put without a version gets one from the same clock.
+  const Outcome added = put(shard, "c", "v", 0, wire::PutMode::IF_ABSENT);
+  REQUIRE(added.status == wire::Status::OK);
+  CHECK(added.version > deleted.version);
+}
+
+}  // namespace
+}  // namespace discache::node
