@@ -55,6 +55,7 @@ struct Findings {
   std::chrono::microseconds worst_lag{0};  // backwards reads: how long after the ack
   std::string first;               // the first backwards or lost read, in words
   std::string first_error;         // the first failed read's error
+  std::string logs;                // the nodes' logs, for a failure's message
 };
 
 // Writers and readers run until stop(); every shared field is an atomic, or
@@ -82,6 +83,11 @@ class VerifyingLoad {
     threads_.clear();
   }
 
+  // Names what the test is doing now, for the findings' messages.
+  void set_phase(std::string phase) {
+    std::lock_guard lock(mutex_);
+    phase_ = std::move(phase);
+  }
   std::uint64_t acked(std::size_t key) const { return acked_[key].value.load(); }
   std::uint64_t writes() const { return writes_.load(); }
   std::uint64_t write_failures() const { return write_failures_.load(); }
@@ -131,7 +137,8 @@ class VerifyingLoad {
         if (floor != 0) {
           ++findings_.lost;
           if (findings_.first.empty()) {
-            findings_.first = key_name(k) + ": miss after " + std::to_string(floor) + " was acked";
+            findings_.first =
+              key_name(k) + ": miss after " + std::to_string(floor) + " was acked (" + phase_ + ")";
           }
         }
         continue;
@@ -150,7 +157,7 @@ class VerifyingLoad {
                                        std::chrono::microseconds(now_us() - floor_at));
         if (findings_.first.empty()) {
           findings_.first = key_name(k) + ": read " + *got + " after " + std::to_string(floor) +
-                            " was acked";
+                            " was acked (" + phase_ + ")";
         }
       }
     }
@@ -164,6 +171,7 @@ class VerifyingLoad {
   std::atomic<std::uint64_t> write_failures_{0};
   std::mutex mutex_;
   Findings findings_;
+  std::string phase_ = "steady";
   std::vector<std::thread> threads_;
 };
 
@@ -203,6 +211,7 @@ Findings run_through_faults(std::size_t write_acks) {
   };
   let_run(500);
   for (std::size_t i = 0; i < cluster->size(); ++i) {
+    load.set_phase("rolling restart of node " + std::to_string(i));
     auto stopped = cluster->node(i).stop();
     REQUIRE(stopped);
     CHECK(stopped->exited_with(0));
@@ -213,9 +222,11 @@ Findings run_through_faults(std::size_t write_acks) {
     let_run(300);
   }
   NodeProcess& victim = cluster->node(1);
+  load.set_phase("after SIGKILL of node 1");
   CHECK(victim.kill().killed_by(SIGKILL));
   let_run(500);
   REQUIRE_MESSAGE(victim.restart(), victim.log());
+  load.set_phase("after the killed node restarted");
   settle();
   let_run(300);
   load.stop();
@@ -238,7 +249,8 @@ Findings run_through_faults(std::size_t write_acks) {
     }
   }
   CHECK_MESSAGE(lost == 0, first_lost);
-  const Findings found = load.findings();
+  Findings found = load.findings();
+  found.logs = cluster->logs();
   std::printf(
       "[verifying W=%zu] %llu acked writes (%llu failed while nodes restarted), %llu reads: "
       "%llu backwards (worst %lld us after the ack), %llu lost, %llu failed\n",
@@ -259,7 +271,7 @@ Findings run_through_faults(std::size_t write_acks) {
 
 TEST_CASE("W = N: no read goes behind an acknowledged write through restarts and a SIGKILL") {
   const Findings found = run_through_faults(2);
-  CHECK_MESSAGE(found.backwards == 0, found.first);
+  CHECK_MESSAGE(found.backwards == 0, (found.first + "\n" + found.logs));
   CHECK_MESSAGE(found.lost == 0, found.first);
 }
 
@@ -267,5 +279,5 @@ TEST_CASE("W = 1: no acknowledged write is lost; the window of older reads is me
   const Findings found = run_through_faults(1);
   // Reads behind the last ack are the documented W = 1 window (printed
   // above); a miss for an acknowledged key would be a lost write.
-  CHECK_MESSAGE(found.lost == 0, found.first);
+  CHECK_MESSAGE(found.lost == 0, (found.first + "\n" + found.logs));
 }
