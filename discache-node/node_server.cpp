@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <iostream>
+#include <optional>
+#include <utility>
 
 #include "coalescing_stream.h"
 #include "connection_guard.h"
@@ -161,12 +163,22 @@ class NodeImpl final : public wire::Node::Server {
     return loop_
         .run_on(0,
                 [&node = node_, member = read_member(context.getParams().getMember())]() {
+                  const auto now = MemberTable::Clock::now();
+                  // One name, one node: never merged, so the holder keeps it.
+                  if (auto refusal = join_refusal(node, member, now)) {
+                    return std::make_pair(MemberList{}, std::move(*refusal));
+                  }
                   node.members.merge_one(member);
-                  node.members.heard_from(member.name, MemberTable::Clock::now());
-                  return node.members.snapshot(MemberTable::Clock::now());
+                  node.members.heard_from(member.name, now);
+                  return std::make_pair(node.members.snapshot(now), std::string());
                 })
-        .then([context](MemberList list) mutable {
-          write_member_list(list, context.getResults().initList());
+        .then([context](std::pair<MemberList, std::string> answer) mutable {
+          auto results = context.getResults();
+          if (!answer.second.empty()) {
+            results.setRefused(text_of(answer.second));
+            return;
+          }
+          write_member_list(answer.first, results.initList());
         });
   }
 
@@ -219,6 +231,28 @@ class NodeImpl final : public wire::Node::Server {
     return done.attach(kj::mv(request)).then([answer = kj::mv(answer)]() mutable {
       return kj::mv(answer);
     });
+  }
+
+  // Loop 0: why `joining` may not join under its name (naming both nodes),
+  // or nullopt.
+  static std::optional<std::string> join_refusal(NodeContext& node, const Member& joining,
+                                                 MemberTable::Clock::time_point now) {
+    auto holder = node.members.name_holder(joining, now, node.name_free_after);
+    if (!holder) {
+      return std::nullopt;
+    }
+    const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(
+        now - node.members.last_heard(holder->name));
+    std::string why = "the name " + joining.name + " is held by the live node at " +
+                      holder->address +
+                      (holder->name == node.name()
+                           ? std::string(" (the seed itself)")
+                           : " (heard from " + std::to_string(silent.count()) + " ms ago)") +
+                      "; refused the node at " + joining.address +
+                      ". Give it another --name, or stop the other node first (a name is "
+                      "free once its node has been silent for --suspect-after)";
+    std::cerr << "discache-node[" << node.name() << "]: " << why << std::endl;
+    return why;
   }
 
   static wire::OpResult::Reader first_result(Message& answer) {
