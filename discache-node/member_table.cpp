@@ -90,14 +90,19 @@ bool MemberTable::merge_one(const Member& remote) {
   }
   const bool state_changed = remote.state != local->state;
   const bool address_changed = remote.address != local->address;
+  // A new process under the name: its store starts empty (the rebalancer
+  // refills it, as for a joining node).
+  const bool restarted =
+      remote.boot_id != local->boot_id && remote.boot_id != 0 && local->boot_id != 0;
   if (remote.incarnation > local->incarnation) {
     heard_[remote.name] = Clock::now();
   }
   *local = remote;
   local->last_heard_ms_ago = 0;
-  if (state_changed || address_changed) {
+  if (state_changed || address_changed || restarted) {
     changed("member " + remote.name + " (" + remote.address + ") is " +
-            std::string(to_string(remote.state)));
+            std::string(to_string(remote.state)) +
+            (restarted ? ", with an empty store (new boot id)" : ""));
   } else {
     ++list_.epoch;  // a new incarnation is a change too, just not worth a log line
   }

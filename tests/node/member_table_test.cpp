@@ -249,6 +249,20 @@ TEST_CASE("at equal incarnation, the entry with the higher boot id wins, whateve
   CHECK(supersedes(process("x", "a", 8, 1), b));
 }
 
+TEST_CASE("a member back with a new boot id replaces its entry and is logged as empty") {
+  std::vector<std::string> log;
+  MemberTable table(process("self", "127.0.0.1:1", 5, 11), 2,
+                    [&log](const std::string& line) { log.push_back(line); });
+  REQUIRE(table.merge_one(process("peer", "127.0.0.1:2", 10, 21)));
+  log.clear();
+  // Same address, same state, higher incarnation: before boot ids this was
+  // silent, and the rebalancer never heard of the restart.
+  CHECK(table.merge_one(process("peer", "127.0.0.1:2", 12, 22)));
+  CHECK(entry(table, "peer")->boot_id == 22);
+  REQUIRE(log.size() == 1);
+  CHECK(log[0].find("empty store") != std::string::npos);
+}
+
 TEST_CASE("a new run outbids the entry its earlier run left, even from a clock behind") {
   MemberTable table(process("self", "127.0.0.1:1", 100, 2), 2, nullptr);
   // The seed's join reply lists the earlier run at a later incarnation.
