@@ -6,6 +6,7 @@
 
 #include "kj_duration.h"
 #include "member_wire.h"
+#include "node_loop.h"
 #include "wire_text.h"
 #include "task_failures.h"
 
@@ -106,6 +107,11 @@ void GossipLoop::add_seed(Endpoint endpoint) {
 
 kj::Promise<void> GossipLoop::probe_forever() {
   return timer_.afterDelay(to_kj(timing_.probe_interval)).then([this]() {
+    // After a stop of this node, peers' silence was ours: the stall check
+    // restarts their clocks before the detector reads them.
+    if (NodeLoop* loop = ctx_.loops[0]) {
+      loop->check_stall();
+    }
     probe_all();
     detect_failures(ctx_.members, timing_, MemberTable::Clock::now());
     return probe_forever();

@@ -103,6 +103,15 @@ class NodeMain {
                           "Silence after which a peer is suspect (default 1500ms).")
         .addOptionWithArg({"dead-after"}, KJ_BIND_METHOD(*this, set_dead_after), "<duration>",
                           "Silence after which a peer is dead and leaves the ring (default 4s).")
+        .addOptionWithArg({"forget-after-stall"}, KJ_BIND_METHOD(*this, set_forget_after_stall),
+                          "<duration>",
+                          "If this process was stopped for longer than this (SIGSTOP, a paused "
+                          "VM or container, a starved CPU; not a busy event loop), peers may "
+                          "have written or deleted its keys meanwhile: it forgets every item, "
+                          "closes connections opened before (their callers gave up), and takes "
+                          "a new boot id so its peers refill it, as for a restarted node. A miss "
+                          "is safe, a stale value is not. Keep it at or below the clients' "
+                          "deadline (default 1s; 0: never).")
         .addOptionWithArg({"transport"}, KJ_BIND_METHOD(*this, set_transport), "<coalescing|plain>",
                           "coalescing (default): read ahead and send each event-loop turn's "
                           "writes in one writev; plain: Cap'n Proto's own (for comparison).")
@@ -268,6 +277,15 @@ class NodeMain {
     return set_duration(arg, timing_.dead_after, "--dead-after");
   }
 
+  kj::MainBuilder::Validity set_forget_after_stall(kj::StringPtr arg) {
+    auto ms = parse_duration_ms(arg.cStr());
+    if (!ms || *ms > 3'600'000) {
+      return "--forget-after-stall wants a duration up to 1h, such as 1s (0: never)";
+    }
+    forget_after_stall_ = std::chrono::milliseconds(*ms);
+    return true;
+  }
+
   kj::MainBuilder::Validity set_transport(kj::StringPtr arg) {
     if (arg == "coalescing" || arg == "plain") {
       coalesce_ = arg == "coalescing";
@@ -412,8 +430,9 @@ class NodeMain {
     raise_open_file_limit(loops);
     ctx.max_connections = max_connections_;
     ctx.connection_limits = connection_limits_;
+    ctx.forget_after_stall = forget_after_stall_;
     ctx.name_free_after = timing_.suspect_after;
-    NodeLoop main_loop(ctx, 0, io.provider->getTimer());
+    NodeLoop main_loop(ctx, 0, io.provider->getTimer(), sockets->fds[0]);
     std::optional<WorkerLoops> workers;
     try {
       workers.emplace(ctx, std::vector<int>(sockets->fds.begin() + 1, sockets->fds.end()));
@@ -565,6 +584,7 @@ class NodeMain {
   std::vector<DiscoverySpec> discover_;
   std::chrono::milliseconds drain_timeout_{30000};
   std::chrono::milliseconds unowned_grace_{60000};
+  std::chrono::milliseconds forget_after_stall_{1000};
   bool coalesce_ = true;
   std::optional<std::string> cookie_file_;
   std::string cookie_;

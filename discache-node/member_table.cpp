@@ -186,6 +186,13 @@ bool MemberTable::mark(const std::string& name, MemberState state) {
   return true;
 }
 
+void MemberTable::renew_boot(std::uint64_t boot_id, const std::string& why) {
+  Member& me = list_.members[self_index_];
+  me.boot_id = boot_id;
+  ++me.incarnation;
+  changed("this node " + why + "; new boot id, so peers refill it");
+}
+
 void MemberTable::outbid(const Member& earlier) {
   Member& me = list_.members[self_index_];
   if (earlier.name != me.name || earlier.boot_id == me.boot_id ||
@@ -213,6 +220,12 @@ std::optional<Member> MemberTable::name_holder(const Member& joining, Clock::tim
     return std::nullopt;  // gone: a node restarted elsewhere takes its name back
   }
   return *holder;
+}
+
+void MemberTable::restart_silence(Clock::time_point now) {
+  for (auto& [name, heard] : heard_) {
+    heard = std::max(heard, now);
+  }
 }
 
 void MemberTable::heard_from(const std::string& name, Clock::time_point now) {

@@ -50,6 +50,10 @@ class MemberTable {
   // failure detector's verdict); only ever makes its state more severe.
   bool mark(const std::string& name, MemberState state);
 
+  // This node's store is empty again (it forgot it after a stall): takes
+  // `boot_id` and raises its incarnation, so peers learn the new boot id and
+  // refill it as they would a restarted node.
+  void renew_boot(std::uint64_t boot_id, const std::string& why);
   // `earlier` is what a seed knew of this node's name before it joined (an
   // earlier run, possibly from a clock ahead of ours): raises our
   // incarnation past it, so our entry replaces it everywhere.
@@ -61,6 +65,9 @@ class MemberTable {
   // back once its old process has been silent for `gone_after`.
   std::optional<Member> name_holder(const Member& joining, Clock::time_point now,
                                     Clock::duration gone_after) const;
+  // We could not hear anyone while this node was stopped: restarts every
+  // peer's silence at `now`, so our own freeze does not read as theirs.
+  void restart_silence(Clock::time_point now);
 
   // Records first-hand contact with `name` (a successful exchange).
   void heard_from(const std::string& name, Clock::time_point now);

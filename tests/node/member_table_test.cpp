@@ -351,6 +351,30 @@ TEST_CASE("name_holder: a live holder elsewhere refuses a joiner; a gone one doe
   REQUIRE(table.name_holder(process("seed", "127.0.0.1:9", 1, 9), heard, gone_after));
 }
 
+TEST_CASE("renew_boot: a new boot id and incarnation, which peers see as a restart") {
+  std::vector<std::string> log;
+  MemberTable table(process("self", "127.0.0.1:1", 5, 1), 2,
+                    [&log](const std::string& line) { log.push_back(line); });
+  MemberTable peer(process("peer", "127.0.0.1:2", 1, 2), 2, nullptr);
+  REQUIRE(peer.merge_one(table.self()));
+  table.renew_boot(42, "was stopped and forgot its store");
+  CHECK(table.self().boot_id == 42);
+  CHECK(table.self().incarnation == 6);
+  CHECK(log.size() == 1);
+  CHECK(peer.merge_one(table.self()));
+  CHECK(entry(peer, "self")->boot_id == 42);
+}
+
+TEST_CASE("restart_silence: our own stop does not count as the peers' silence") {
+  MemberTable table(process("self", "127.0.0.1:1", 1, 1), 2, nullptr);
+  REQUIRE(table.merge_one(process("peer", "127.0.0.1:2", 1, 2)));
+  const auto later = table.last_heard("peer") + std::chrono::seconds(10);
+  table.restart_silence(later);
+  CHECK(table.last_heard("peer") == later);
+  FailureTiming timing;
+  CHECK(detect_failures(table, timing, later + timing.suspect_after / 2) == 0);
+}
+
 TEST_CASE("new_boot_id is never 0 (0 means an old node that does not say)") {
   for (int i = 0; i < 100; ++i) {
     CHECK(new_boot_id() != 0);
