@@ -106,8 +106,8 @@ class NodeMain {
         .addOptionWithArg({"forget-after-stall"}, KJ_BIND_METHOD(*this, set_forget_after_stall),
                           "<duration>",
                           "If this process was stopped for longer than this (SIGSTOP, a paused "
-                          "VM or container, a starved CPU; not a busy event loop), peers may "
-                          "have written or deleted its keys meanwhile: it forgets every item, "
+                          "container or VM; not a busy or starved thread), peers may have "
+                          "written or deleted its keys meanwhile: it forgets every item, "
                           "closes connections opened before (their callers gave up), and takes "
                           "a new boot id so its peers refill it, as for a restarted node. A miss "
                           "is safe, a stale value is not. Keep it at or below the clients' "

@@ -85,9 +85,9 @@ struct NodeContext {
   // a loop's object is only used on its own thread, through its executor.
   std::vector<NodeLoop*> loops;
   std::vector<kj::Own<const kj::Executor>> executors;
-  // A thread of the node stopped longer than this (SIGSTOP, a paused VM or
-  // container, a starved CPU) makes the node forget its store
-  // (--forget-after-stall; see NodeLoop::check_stall). Zero: never.
+  // A thread of the node stopped longer than this (SIGSTOP, a paused
+  // container or VM) makes the node forget its store (--forget-after-stall;
+  // see NodeLoop::check_stall). Zero: never.
   std::chrono::milliseconds forget_after_stall{0};
   // A member silent this long no longer holds its name: a node restarted at
   // another address under that name may join (--suspect-after).

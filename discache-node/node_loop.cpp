@@ -2,10 +2,12 @@
 
 #include <kj/debug.h>
 #include <kj/vector.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <iostream>
 #include <string>
 
@@ -19,11 +21,26 @@ KeyHash hash_of(wire::Op::Reader op) {
   return hash_key(view_of(op.getKey()));
 }
 
-// CPU time this thread has used: what a stopped thread does not gain.
-StallWatch::Nanos thread_cpu_now() {
+// What the scheduler says this thread did so far: /proc/thread-self/schedstat
+// ("ran waited timeslices", in ns) read through `schedstat_fd` (opened on
+// this thread); without it, CPU time alone (starvation then counts as a stop).
+StallWatch::ThreadTimes thread_times(int schedstat_fd) {
+  if (schedstat_fd >= 0) {
+    char text[128];
+    const ssize_t n = pread(schedstat_fd, text, sizeof(text) - 1, 0);
+    if (n > 0) {
+      text[n] = '\0';
+      unsigned long long ran = 0;
+      unsigned long long waited = 0;
+      if (std::sscanf(text, "%llu %llu", &ran, &waited) == 2) {
+        return {StallWatch::Nanos(ran), StallWatch::Nanos(waited)};
+      }
+    }
+  }
   struct timespec ts {};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  return {std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec),
+          StallWatch::Nanos(0)};
 }
 
 long long to_ms(StallWatch::Nanos n) {
@@ -48,12 +65,17 @@ NodeLoop::NodeLoop(NodeContext& node, std::size_t index, kj::Timer& timer, int l
   node_.loops[index_] = this;
   node_.executors[index_] = kj::getCurrentThreadExecutor().addRef();
   if (stall_watch_.enabled()) {
+    // On this thread: /proc/thread-self is the thread that opens it.
+    schedstat_fd_ = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     tasks_.add(tick_stall_watch());
   }
 }
 
 NodeLoop::~NodeLoop() {
   node_.loops[index_] = nullptr;
+  if (schedstat_fd_ >= 0) {
+    close(schedstat_fd_);
+  }
 }
 
 kj::Promise<void> NodeLoop::apply(capnp::List<wire::Op>::Reader ops,
@@ -204,7 +226,7 @@ kj::Promise<void> NodeLoop::tick_stall_watch() {
 }
 
 void NodeLoop::observe_stall() {
-  if (auto stall = stall_watch_.tick(monotonic_now(), thread_cpu_now())) {
+  if (auto stall = stall_watch_.tick(monotonic_now(), thread_times(schedstat_fd_))) {
     handle_stall(*stall);
   }
 }
@@ -217,13 +239,15 @@ void NodeLoop::handle_stall(const StallWatch::Stall& stall) {
   const std::size_t dropped = drop_waiting_connections();
   const std::size_t forgotten = forget_shard();
   last_forget_ = monotonic_now();
-  std::cerr << "discache-node[" << node_.name() << "]: thread " << index_ << " was stopped for "
-            << to_ms(stall.off_cpu) << " ms (over --forget-after-stall "
-            << node_.forget_after_stall.count() << " ms): forgot its " << forgotten
-            << " items, closed " << dropped
-            << " connections waiting to be accepted; connections opened before the stop "
-               "close at their next message"
-            << std::endl;
+  // One write: other threads may be saying the same at this moment.
+  std::cerr << ("discache-node[" + node_.name() + "]: thread " + std::to_string(index_) +
+                " was stopped for " + std::to_string(to_ms(stall.stopped)) +
+                " ms (over --forget-after-stall " +
+                std::to_string(node_.forget_after_stall.count()) + " ms): forgot its " +
+                std::to_string(forgotten) + " items, closed " + std::to_string(dropped) +
+                " connections waiting to be accepted; connections opened before the stop "
+                "close at their next message\n")
+            << std::flush;
   tasks_.add(run_on(0, [&node = node_, began = stall.began, from = index_]() {
     node.loops[0]->stall_reported(began, from);
   }));
@@ -254,8 +278,9 @@ void NodeLoop::forget_unless_since(Nanos began) {
   }
   const std::size_t forgotten = forget_shard();
   last_forget_ = monotonic_now();
-  std::cerr << "discache-node[" << node_.name() << "]: thread " << index_ << " forgot its "
-            << forgotten << " items: the node was stopped" << std::endl;
+  std::cerr << ("discache-node[" + node_.name() + "]: thread " + std::to_string(index_) +
+                " forgot its " + std::to_string(forgotten) + " items: the node was stopped\n")
+            << std::flush;
 }
 
 std::size_t NodeLoop::forget_shard() {

@@ -182,6 +182,7 @@ class NodeLoop {
   std::vector<Outbox> outboxes_;  // by target loop
   int listen_fd_;
   StallWatch stall_watch_;
+  int schedstat_fd_ = -1;  // this thread's /proc/thread-self/schedstat
   std::uint64_t stall_generation_ = 0;
   Nanos last_forget_ = Nanos::min();  // when this loop last forgot its shard
   Nanos renewed_at_ = Nanos::min();   // loop 0: when the boot id was last renewed

@@ -1,4 +1,4 @@
-// Tells a stopped event loop from a busy one, by the clocks it reads between turns.
+// Tells a stopped event loop from a busy or starved one, by the clocks it reads between turns.
 #pragma once
 
 #include <chrono>
@@ -10,14 +10,17 @@ namespace discache::node {
 //
 // The loop ticks it every threshold / 4 and asks overdue() before it serves.
 // A gap since the last tick longer than the threshold means the loop could
-// not run its timer: either one turn kept it busy that long (its thread's
-// CPU time grew by about the gap), or the thread did not run at all: the
-// process was stopped (SIGSTOP, a paused VM or container) or starved of CPU.
-// Only the time off the CPU counts as a stall. Both kinds of stall make
-// clients time out and write elsewhere, but a busy turn is this node's own
-// work (say, scanning a large store for a handoff): counting it would make a
-// node forget its store because a peer asked it to refill another, and a
-// refill would then cascade through the cluster.
+// not run its timer, for one of three reasons, told apart by what the
+// thread's scheduler counters gained over the gap:
+// - it was busy: one turn ran that long (its CPU time grew by about the gap);
+// - it was starved: it waited for a CPU (its run-queue wait grew);
+// - it was stopped: neither (SIGSTOP, a paused container or VM).
+// Only the stopped time counts as a stall. All three make clients time out
+// and write elsewhere, but a busy turn is this node's own work (say,
+// scanning a large store for a handoff), and counting it would make a node
+// forget its store because a peer asked it to refill another, a cascade; a
+// starved thread is load, and counting it would make every node of a busy
+// machine forget now and then, losing keys when two owners do.
 //
 // Every stop longer than the threshold is reported. The gap also holds up
 // to one tick interval of ordinary idle wait, so a stop from about three
@@ -26,9 +29,14 @@ namespace discache::node {
 class StallWatch {
  public:
   using Nanos = std::chrono::nanoseconds;
+  // What the thread's scheduler counters say it did so far.
+  struct ThreadTimes {
+    Nanos ran{0};     // on a CPU
+    Nanos waited{0};  // runnable, waiting for a CPU (0 where the kernel does not say)
+  };
   struct Stall {
     Nanos began;    // the last tick before the stall (monotonic)
-    Nanos off_cpu;  // how long the thread did not run since then
+    Nanos stopped;  // how long the thread neither ran nor waited to run since then
   };
 
   // A zero threshold never reports a stall.
@@ -42,19 +50,20 @@ class StallWatch {
   // that waited for its siblings to start is not counted as stopped.
   bool overdue(Nanos now) const { return started_ && enabled() && now - last_tick_ > threshold_; }
 
-  // Starts a new interval at `now` (monotonic) with `cpu` (the thread's CPU
-  // time), and returns the stall the last interval held, if any.
-  std::optional<Stall> tick(Nanos now, Nanos cpu) {
+  // Starts a new interval at `now` (monotonic) with the thread's counters
+  // `times`, and returns the stall the last interval held, if any.
+  std::optional<Stall> tick(Nanos now, ThreadTimes times) {
     std::optional<Stall> stall;
     if (started_ && enabled()) {
-      const Nanos off_cpu = (now - last_tick_) - (cpu - cpu_at_tick_);
-      if (off_cpu > threshold_) {
-        stall = Stall{last_tick_, off_cpu};
+      const Nanos stopped =
+          (now - last_tick_) - (times.ran - at_tick_.ran) - (times.waited - at_tick_.waited);
+      if (stopped > threshold_) {
+        stall = Stall{last_tick_, stopped};
       }
     }
     started_ = true;
     last_tick_ = now;
-    cpu_at_tick_ = cpu;
+    at_tick_ = times;
     return stall;
   }
 
@@ -62,7 +71,7 @@ class StallWatch {
   Nanos threshold_;
   bool started_ = false;
   Nanos last_tick_{0};
-  Nanos cpu_at_tick_{0};
+  ThreadTimes at_tick_;
 };
 
 }  // namespace discache::node
