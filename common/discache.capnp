@@ -139,7 +139,10 @@ interface Node {
 
   # Membership: anyone may read the list; a joining node announces itself.
   members @6 () -> (list :MemberList);
-  join @7 (member :Member) -> (list :MemberList);
+  join @7 (member :Member) -> (list :MemberList, refused :Text);
+  # `refused` non-empty: the name is held by another live node at another
+  # address (the text names both), and the joiner must not serve under it;
+  # `list` is then empty. See docs/design.md, "One name, one node".
   # Push-pull gossip between nodes: send what you know, get what the peer knows.
   # Nodes also use it as their heartbeat (see docs/design.md, Membership).
   gossip @8 (list :MemberList, from :Text) -> (list :MemberList);

@@ -29,13 +29,14 @@ std::string short_reason(const kj::Exception& e) {
 
 ConnectionGuard::ConnectionGuard(kj::AsyncIoStream& stream, kj::Maybe<CoalescingStream&> coalescing,
                                  const ConnectionLimits& limits, kj::Timer& timer, LimitLog& log,
-                                 std::string peer)
+                                 std::string peer, kj::Function<bool()> spans_stall)
     : inner_(stream),
       coalescing_(coalescing),
       limits_(limits),
       timer_(timer),
       log_(log),
       peer_(std::move(peer)),
+      spans_stall_(kj::mv(spans_stall)),
       last_progress_(timer.now()) {}
 
 kj::Promise<void> ConnectionGuard::idle_close() {
@@ -103,6 +104,9 @@ kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> ConnectionGuard::tryReadMessa
       .then(
           [this](Result&& message) -> Result {
             last_progress_ = timer_.now();
+            if (message != nullptr && spans_stall_()) {
+              return nullptr;  // as if the peer had closed: it reconnects
+            }
             KJ_IF_MAYBE (m, message) {
               count_call(*m->reader);
             }

@@ -4,6 +4,7 @@
 
 #include <capnp/serialize-async.h>
 #include <kj/async-io.h>
+#include <kj/function.h>
 #include <kj/timer.h>
 
 #include <cstdint>
@@ -25,14 +26,19 @@ namespace discache::node {
 //   followed by their Finish) and ends the connection past the limit;
 // - notes when a message last moved either way, for idle_close();
 // - logs why a connection ended when the peer sent something unreadable
-//   (an oversized or malformed frame), which the RPC system keeps silent.
+//   (an oversized or malformed frame), which the RPC system keeps silent;
+// - ends the connection, unread, if it was open across a stop of the node
+//   (NodeLoop::spans_stall): what it still carries was sent by callers who
+//   gave up waiting.
 class ConnectionGuard final : public capnp::MessageStream {
  public:
   // `coalescing`: the CoalescingStream under `stream`, if any; its queue is
   // what a non-reading peer fills. `peer` names the peer in log lines.
+  // `spans_stall` is asked before each message goes to the RPC system; true
+  // ends the connection instead.
   ConnectionGuard(kj::AsyncIoStream& stream, kj::Maybe<CoalescingStream&> coalescing,
                   const ConnectionLimits& limits, kj::Timer& timer, LimitLog& log,
-                  std::string peer);
+                  std::string peer, kj::Function<bool()> spans_stall);
 
   // Resolves (after writing a log line) once no message moved either way
   // for the idle timeout; never if the timeout is zero. The caller ends the
@@ -69,6 +75,7 @@ class ConnectionGuard final : public capnp::MessageStream {
   kj::Timer& timer_;
   LimitLog& log_;
   std::string peer_;
+  kj::Function<bool()> spans_stall_;
   kj::TimePoint last_progress_;
   std::uint64_t calls_in_flight_ = 0;
   // Writes handed to the inner stream and not yet complete.

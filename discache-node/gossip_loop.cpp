@@ -6,6 +6,7 @@
 
 #include "kj_duration.h"
 #include "member_wire.h"
+#include "node_loop.h"
 #include "wire_text.h"
 #include "task_failures.h"
 
@@ -58,11 +59,24 @@ kj::Promise<void> GossipLoop::join_loop(bool said_unreachable) {
 }
 
 kj::Promise<bool> GossipLoop::join_through(Endpoint seed) {
-  auto attempt = peers_.dial(seed).then([this](kj::Own<NodeConnection> connection) {
+  auto attempt = peers_.dial(seed).then([this, seed](kj::Own<NodeConnection> connection) {
     auto request = connection->node().joinRequest();
     write_member(ctx_.members.self(), request.initMember());
-    return request.send().then([this, connection = kj::mv(connection)](auto response) {
+    return request.send().then([this, seed, connection = kj::mv(connection)](auto response) {
+      if (response.hasRefused() && response.getRefused().size() > 0) {
+        // Another live node holds our name: we must not serve under it.
+        if (ctx_.on_name_taken) {
+          ctx_.on_name_taken("seed " + seed.to_string() + " refused the join: " +
+                             to_std(response.getRefused()));
+        }
+        return;
+      }
       auto list = read_member_list(response.getList());
+      // An earlier run of this node may be listed with a higher incarnation
+      // (its clock was ahead of ours): our entry must replace it.
+      for (const auto& m : list.members) {
+        ctx_.members.outbid(m);
+      }
       ctx_.members.merge(list);
       for (const auto& m : list.members) {
         if (m.last_heard_ms_ago == 0) {
@@ -93,6 +107,11 @@ void GossipLoop::add_seed(Endpoint endpoint) {
 
 kj::Promise<void> GossipLoop::probe_forever() {
   return timer_.afterDelay(to_kj(timing_.probe_interval)).then([this]() {
+    // After a stop of this node, peers' silence was ours: the stall check
+    // restarts their clocks before the detector reads them.
+    if (NodeLoop* loop = ctx_.loops[0]) {
+      loop->check_stall();
+    }
     probe_all();
     detect_failures(ctx_.members, timing_, MemberTable::Clock::now());
     return probe_forever();

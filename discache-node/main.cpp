@@ -11,7 +11,6 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <random>
 #include <thread>
 #include <vector>
 
@@ -104,6 +103,15 @@ class NodeMain {
                           "Silence after which a peer is suspect (default 1500ms).")
         .addOptionWithArg({"dead-after"}, KJ_BIND_METHOD(*this, set_dead_after), "<duration>",
                           "Silence after which a peer is dead and leaves the ring (default 4s).")
+        .addOptionWithArg({"forget-after-stall"}, KJ_BIND_METHOD(*this, set_forget_after_stall),
+                          "<duration>",
+                          "If this process was stopped for longer than this (SIGSTOP, a paused "
+                          "container or VM; not a busy or starved thread), peers may have "
+                          "written or deleted its keys meanwhile: it forgets every item, "
+                          "closes connections opened before (their callers gave up), and takes "
+                          "a new boot id so its peers refill it, as for a restarted node. A miss "
+                          "is safe, a stale value is not. Keep it at or below the clients' "
+                          "deadline (default 1s; 0: never).")
         .addOptionWithArg({"transport"}, KJ_BIND_METHOD(*this, set_transport), "<coalescing|plain>",
                           "coalescing (default): read ahead and send each event-loop turn's "
                           "writes in one writev; plain: Cap'n Proto's own (for comparison).")
@@ -269,6 +277,15 @@ class NodeMain {
     return set_duration(arg, timing_.dead_after, "--dead-after");
   }
 
+  kj::MainBuilder::Validity set_forget_after_stall(kj::StringPtr arg) {
+    auto ms = parse_duration_ms(arg.cStr());
+    if (!ms || *ms > 3'600'000) {
+      return "--forget-after-stall wants a duration up to 1h, such as 1s (0: never)";
+    }
+    forget_after_stall_ = std::chrono::milliseconds(*ms);
+    return true;
+  }
+
   kj::MainBuilder::Validity set_transport(kj::StringPtr arg) {
     if (arg == "coalescing" || arg == "plain") {
       coalesce_ = arg == "coalescing";
@@ -397,7 +414,7 @@ class NodeMain {
       std::cerr << "discache-node[" << name << "]: " << what << std::endl;
     };
     NodeContext ctx(Member{name, bound.to_string(), MemberState::alive, incarnation_now(), 0,
-                           new_boot_id()},
+                           discache::node::new_boot_id()},
                     replicas_, limits_, log_change, loops);
     // Tools and tests read the address from this line: keep its form.
     std::cerr << "discache-node[" << name << "]: listening on " << bound.to_string() << std::endl;
@@ -413,7 +430,9 @@ class NodeMain {
     raise_open_file_limit(loops);
     ctx.max_connections = max_connections_;
     ctx.connection_limits = connection_limits_;
-    NodeLoop main_loop(ctx, 0, io.provider->getTimer());
+    ctx.forget_after_stall = forget_after_stall_;
+    ctx.name_free_after = timing_.suspect_after;
+    NodeLoop main_loop(ctx, 0, io.provider->getTimer(), sockets->fds[0]);
     std::optional<WorkerLoops> workers;
     try {
       workers.emplace(ctx, std::vector<int>(sockets->fds.begin() + 1, sockets->fds.end()));
@@ -448,9 +467,14 @@ class NodeMain {
     ctx.request_drain = [&fulfiller = *drain_requested.fulfiller]() {
       fulfiller.fulfill();  // a second request is a no-op
     };
+    auto name_taken = kj::newPromiseAndFulfiller<kj::String>();
+    ctx.on_name_taken = [&fulfiller = *name_taken.fulfiller](const std::string& why) {
+      fulfiller.fulfill(kj::str(why.c_str()));  // later calls are no-ops
+    };
 
     auto& port = io.unixEventPort;
     bool loop_failed = false;
+    bool name_lost = false;
     auto stop = port.onSignal(SIGTERM)
                     .exclusiveJoin(port.onSignal(SIGINT))
                     .then([](siginfo_t info) { return kj::str("signal ", info.si_signo); })
@@ -459,6 +483,10 @@ class NodeMain {
                     .exclusiveJoin(workers->failed().then([&loop_failed](kj::String what) {
                       loop_failed = true;
                       return kj::str("a failed event loop (", what, ")");
+                    }))
+                    .exclusiveJoin(name_taken.promise.then([&name_lost](kj::String why) {
+                      name_lost = true;
+                      return kj::mv(why);
                     }));
     // The node keeps serving while it drains, so `work` runs on its own.
     auto work = serve(*listener, main_loop)
@@ -471,6 +499,18 @@ class NodeMain {
                     });
     const auto why = stop.wait(io.waitScope);
     discovery.reset();  // joins the Asio thread; it only ever pushed to the queue
+    if (name_lost) {
+      // The name is another node's: announcing `leaving` or `left` under it
+      // would take that node out of every ring, and handing keys over would
+      // treat it as gone. Leave quietly.
+      std::cerr << "discache-node[" << name << "]: " << why.cStr() << std::endl;
+      workers->stop().wait(io.waitScope);
+      ctx.on_membership_change = nullptr;
+      ctx.request_drain = nullptr;
+      ctx.on_name_taken = nullptr;
+      context_.exitError(kj::str("discache-node: not serving under the name ", name.c_str(),
+                                 ": it belongs to another live node"));
+    }
     std::cerr << "discache-node[" << name << "]: leaving on " << why.cStr()
               << ": handing keys to their new owners" << std::endl;
     // Clients and peers take us out of the ring at once (we stay reachable
@@ -492,6 +532,7 @@ class NodeMain {
     workers->stop().wait(io.waitScope);
     ctx.on_membership_change = nullptr;  // its captures die before ctx
     ctx.request_drain = nullptr;
+    ctx.on_name_taken = nullptr;
     std::cerr << "discache-node[" << name << "]: left the cluster" << std::endl;
     if (loop_failed) {
       context_.exitError(kj::str("discache-node: left the cluster after ", why));
@@ -528,11 +569,6 @@ class NodeMain {
 
   // Incarnations must grow across restarts of a node with the same name.
   static std::uint64_t incarnation_now() { return node_now_ms(); }
-  // Random rather than a time, so no clock can make two starts look alike.
-  static std::uint64_t new_boot_id() {
-    std::random_device device;
-    return (static_cast<std::uint64_t>(device()) << 32) | device();
-  }
 
   kj::ProcessContext& context_;
   Endpoint listen_{"127.0.0.1", 7400};
@@ -548,6 +584,7 @@ class NodeMain {
   std::vector<DiscoverySpec> discover_;
   std::chrono::milliseconds drain_timeout_{30000};
   std::chrono::milliseconds unowned_grace_{60000};
+  std::chrono::milliseconds forget_after_stall_{1000};
   bool coalesce_ = true;
   std::optional<std::string> cookie_file_;
   std::string cookie_;

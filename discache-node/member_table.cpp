@@ -1,6 +1,7 @@
 #include "member_table.h"
 
 #include <algorithm>
+#include <random>
 
 namespace discache::node {
 
@@ -15,8 +16,28 @@ int state_rank(MemberState state) noexcept {
   return 0;
 }
 
-MemberTable::MemberTable(Member self, std::uint32_t replicas, ChangeLog log)
-    : log_(std::move(log)) {
+bool supersedes(const Member& a, const Member& b) noexcept {
+  if (a.incarnation != b.incarnation) {
+    return a.incarnation > b.incarnation;
+  }
+  if (a.boot_id != b.boot_id && a.boot_id != 0 && b.boot_id != 0) {
+    return a.boot_id > b.boot_id;
+  }
+  return state_rank(a.state) > state_rank(b.state);
+}
+
+std::uint64_t new_boot_id() {
+  // Random rather than a time, so no clock can make two starts look alike.
+  std::random_device device;
+  std::uint64_t id = 0;
+  while (id == 0) {
+    id = (static_cast<std::uint64_t>(device()) << 32) | device();
+  }
+  return id;
+}
+
+MemberTable::MemberTable(Member self, std::uint32_t replicas, ChangeLog log, NameTaken name_taken)
+    : log_(std::move(log)), name_taken_(std::move(name_taken)) {
   list_.epoch = 1;
   list_.replicas = replicas;
   list_.members.push_back(std::move(self));
@@ -24,6 +45,15 @@ MemberTable::MemberTable(Member self, std::uint32_t replicas, ChangeLog log)
 
 Member* MemberTable::find(const std::string& name) {
   for (auto& m : list_.members) {
+    if (m.name == name) {
+      return &m;
+    }
+  }
+  return nullptr;
+}
+
+const Member* MemberTable::find(const std::string& name) const {
+  for (const auto& m : list_.members) {
     if (m.name == name) {
       return &m;
     }
@@ -53,40 +83,66 @@ bool MemberTable::merge_one(const Member& remote) {
     return true;
   }
   if (local == &list_.members[self_index_]) {
-    // Someone believes we are not alive: refute with a higher incarnation,
-    // unless we are leaving on purpose.
-    // (A higher incarnation than ours about us can only come from before a
-    // wall-clock step back: outbid it too, or peers keep the old entry.)
-    const bool contradicts = remote.state != local->state || remote.address != local->address ||
-                             remote.incarnation > local->incarnation;
-    if (remote.incarnation >= local->incarnation && contradicts &&
-        local->state == MemberState::alive) {
-      local->incarnation = remote.incarnation + 1;
-      changed("refuted a rumour that this node is " + std::string(to_string(remote.state)));
-      return true;
-    }
-    return false;
+    return merge_self(remote);
   }
-  const bool newer = remote.incarnation > local->incarnation;
-  const bool worse = remote.incarnation == local->incarnation &&
-                     state_rank(remote.state) > state_rank(local->state);
-  if (!newer && !worse) {
+  if (!supersedes(remote, *local)) {
     return false;
   }
   const bool state_changed = remote.state != local->state;
   const bool address_changed = remote.address != local->address;
-  if (newer) {
+  // A new process under the name: its store starts empty (the rebalancer
+  // refills it, as for a joining node).
+  const bool restarted =
+      remote.boot_id != local->boot_id && remote.boot_id != 0 && local->boot_id != 0;
+  if (remote.incarnation > local->incarnation) {
     heard_[remote.name] = Clock::now();
   }
   *local = remote;
   local->last_heard_ms_ago = 0;
-  if (state_changed || address_changed) {
+  if (state_changed || address_changed || restarted) {
     changed("member " + remote.name + " (" + remote.address + ") is " +
-            std::string(to_string(remote.state)));
+            std::string(to_string(remote.state)) +
+            (restarted ? ", with an empty store (new boot id)" : ""));
   } else {
     ++list_.epoch;  // a new incarnation is a change too, just not worth a log line
   }
   return true;
+}
+
+bool MemberTable::merge_self(const Member& remote) {
+  Member& me = list_.members[self_index_];
+  const bool other_process =
+      remote.boot_id != me.boot_id && remote.boot_id != 0 && me.boot_id != 0;
+  const bool may_be_alive = remote.state == MemberState::alive ||
+                            remote.state == MemberState::suspect ||
+                            remote.state == MemberState::leaving;
+  if (other_process && remote.address != me.address && may_be_alive) {
+    // Another process holds (or held) our name elsewhere. Refuting it would
+    // make the two outbid each other for ever, flipping the name's address
+    // in every table. The entry that supersedes the other wins everywhere
+    // (every table applies the same rule); if that is theirs, we yield.
+    if (supersedes(remote, me) && name_taken_) {
+      name_taken_("the name " + me.name + " is held by another node at " + remote.address +
+                  " (" + std::string(to_string(remote.state)) + ", incarnation " +
+                  std::to_string(remote.incarnation) + "); this node at " + me.address +
+                  " stops: one name, one node");
+    }
+    return false;
+  }
+  // Someone believes this process is not alive, or an earlier run of this
+  // node (same address, or gone) left an entry: refute with a higher
+  // incarnation, unless we are leaving on purpose.
+  // (A higher incarnation than ours can only come from before a restart
+  // whose wall clock was behind: outbid it too, or peers keep the old entry.)
+  const bool contradicts = remote.state != me.state || remote.address != me.address ||
+                           remote.incarnation > me.incarnation || other_process;
+  if (remote.incarnation >= me.incarnation && contradicts && me.state == MemberState::alive) {
+    me.incarnation = remote.incarnation + 1;
+    changed("refuted a rumour that this node is " + std::string(to_string(remote.state)) +
+            (other_process ? " (an entry of an earlier run)" : ""));
+    return true;
+  }
+  return false;
 }
 
 bool MemberTable::merge(const MemberList& remote) {
@@ -128,6 +184,48 @@ bool MemberTable::mark(const std::string& name, MemberState state) {
   member->state = state;
   changed("member " + name + " (" + member->address + ") is " + std::string(to_string(state)));
   return true;
+}
+
+void MemberTable::renew_boot(std::uint64_t boot_id, const std::string& why) {
+  Member& me = list_.members[self_index_];
+  me.boot_id = boot_id;
+  ++me.incarnation;
+  changed("this node " + why + "; new boot id, so peers refill it");
+}
+
+void MemberTable::outbid(const Member& earlier) {
+  Member& me = list_.members[self_index_];
+  if (earlier.name != me.name || earlier.boot_id == me.boot_id ||
+      earlier.incarnation < me.incarnation) {
+    return;
+  }
+  me.incarnation = earlier.incarnation + 1;
+  ++list_.epoch;
+}
+
+std::optional<Member> MemberTable::name_holder(const Member& joining, Clock::time_point now,
+                                               Clock::duration gone_after) const {
+  const Member* holder = find(joining.name);
+  if (holder == nullptr || holder->address == joining.address ||
+      (holder->boot_id != 0 && holder->boot_id == joining.boot_id)) {
+    // Free, or held at the joiner's own address: a restart there (the old
+    // process let go of the port) or the same process joining again.
+    return std::nullopt;
+  }
+  if (holder == &list_.members[self_index_]) {
+    return *holder;  // this node is alive: it is answering
+  }
+  if (holder->state == MemberState::dead || holder->state == MemberState::left ||
+      now - last_heard(holder->name) >= gone_after) {
+    return std::nullopt;  // gone: a node restarted elsewhere takes its name back
+  }
+  return *holder;
+}
+
+void MemberTable::restart_silence(Clock::time_point now) {
+  for (auto& [name, heard] : heard_) {
+    heard = std::max(heard, now);
+  }
 }
 
 void MemberTable::heard_from(const std::string& name, Clock::time_point now) {

@@ -27,6 +27,11 @@ NodeContext::NodeContext(Member self, std::uint32_t replicas, StoreLimits limits
                 if (on_membership_change) {
                   on_membership_change();
                 }
+              },
+              [this](const std::string& why) {
+                if (on_name_taken) {
+                  on_name_taken(why);
+                }
               }),
       executors(loops),
       name_(self.name) {

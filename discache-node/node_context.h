@@ -85,9 +85,19 @@ struct NodeContext {
   // a loop's object is only used on its own thread, through its executor.
   std::vector<NodeLoop*> loops;
   std::vector<kj::Own<const kj::Executor>> executors;
-  // Set by main: the rebalancer's hook, and how a drain request stops the node.
+  // A thread of the node stopped longer than this (SIGSTOP, a paused
+  // container or VM) makes the node forget its store (--forget-after-stall;
+  // see NodeLoop::check_stall). Zero: never.
+  std::chrono::milliseconds forget_after_stall{0};
+  // A member silent this long no longer holds its name: a node restarted at
+  // another address under that name may join (--suspect-after).
+  std::chrono::milliseconds name_free_after{1500};
+  // Set by main: the rebalancer's hook, how a drain request stops the node,
+  // and how a node that lost its name to another live node stops (with a
+  // line naming both).
   std::function<void()> on_membership_change;
   std::function<void()> request_drain;
+  std::function<void(const std::string&)> on_name_taken;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
  private:

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <iostream>
+#include <optional>
+#include <utility>
 
 #include "coalescing_stream.h"
 #include "connection_guard.h"
@@ -161,12 +163,22 @@ class NodeImpl final : public wire::Node::Server {
     return loop_
         .run_on(0,
                 [&node = node_, member = read_member(context.getParams().getMember())]() {
+                  const auto now = MemberTable::Clock::now();
+                  // One name, one node: never merged, so the holder keeps it.
+                  if (auto refusal = join_refusal(node, member, now)) {
+                    return std::make_pair(MemberList{}, std::move(*refusal));
+                  }
                   node.members.merge_one(member);
-                  node.members.heard_from(member.name, MemberTable::Clock::now());
-                  return node.members.snapshot(MemberTable::Clock::now());
+                  node.members.heard_from(member.name, now);
+                  return std::make_pair(node.members.snapshot(now), std::string());
                 })
-        .then([context](MemberList list) mutable {
-          write_member_list(list, context.getResults().initList());
+        .then([context](std::pair<MemberList, std::string> answer) mutable {
+          auto results = context.getResults();
+          if (!answer.second.empty()) {
+            results.setRefused(text_of(answer.second));
+            return;
+          }
+          write_member_list(answer.first, results.initList());
         });
   }
 
@@ -219,6 +231,28 @@ class NodeImpl final : public wire::Node::Server {
     return done.attach(kj::mv(request)).then([answer = kj::mv(answer)]() mutable {
       return kj::mv(answer);
     });
+  }
+
+  // Loop 0: why `joining` may not join under its name (naming both nodes),
+  // or nullopt.
+  static std::optional<std::string> join_refusal(NodeContext& node, const Member& joining,
+                                                 MemberTable::Clock::time_point now) {
+    auto holder = node.members.name_holder(joining, now, node.name_free_after);
+    if (!holder) {
+      return std::nullopt;
+    }
+    const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(
+        now - node.members.last_heard(holder->name));
+    std::string why = "the name " + joining.name + " is held by the live node at " +
+                      holder->address +
+                      (holder->name == node.name()
+                           ? std::string(" (the seed itself)")
+                           : " (heard from " + std::to_string(silent.count()) + " ms ago)") +
+                      "; refused the node at " + joining.address +
+                      ". Give it another --name, or stop the other node first (a name is "
+                      "free once its node has been silent for --suspect-after)";
+    std::cerr << "discache-node[" << node.name() << "]: " << why << std::endl;
+    return why;
   }
 
   static wire::OpResult::Reader first_result(Message& answer) {
@@ -341,10 +375,11 @@ std::string peer_of(kj::AsyncIoStream& stream) {
 
 struct ServerConnection {
   ServerConnection(kj::Own<kj::AsyncIoStream>&& stream_in, kj::Maybe<CoalescingStream&> coalescing,
-                   std::string peer, NodeLoop& loop)
+                   std::string peer, NodeLoop& loop, std::uint64_t stall_generation)
       : stream(kj::mv(stream_in)),
         guard(*stream, coalescing, loop.node().connection_limits, loop.timer(), loop.limit_log(),
-              peer),
+              peer,
+              [&loop, stall_generation]() { return loop.spans_stall(stall_generation); }),
         network(guard, capnp::rpc::twoparty::Side::SERVER, wire_reader_options()),
         rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(loop, kj::mv(peer)))) {
     // Bound the calls one connection can have waiting to run.
@@ -358,9 +393,10 @@ struct ServerConnection {
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
 };
 
-// The connection's RPC over `stream` (a socket, or TLS over it).
+// The connection's RPC over `stream` (a socket, or TLS over it), accepted
+// at `stall_generation` (NodeLoop::spans_stall).
 kj::Promise<void> serve_stream(kj::Own<kj::AsyncIoStream> stream, std::string peer,
-                               NodeLoop& loop) {
+                               NodeLoop& loop, std::uint64_t stall_generation) {
   kj::Maybe<CoalescingStream&> coalescing;
   if (loop.node().coalesce) {
     // Over TLS, not under it: one coalesced writev is one TLS write.
@@ -368,14 +404,15 @@ kj::Promise<void> serve_stream(kj::Own<kj::AsyncIoStream> stream, std::string pe
     coalescing = *wrapped;
     stream = kj::mv(wrapped);
   }
-  auto connection = kj::heap<ServerConnection>(kj::mv(stream), coalescing, kj::mv(peer), loop);
+  auto connection = kj::heap<ServerConnection>(kj::mv(stream), coalescing, kj::mv(peer), loop,
+                                               stall_generation);
   // An idle connection ends like a broken one: destroying it closes the socket.
   auto done = connection->network.onDisconnect().exclusiveJoin(connection->guard.idle_close());
   return done.attach(kj::mv(connection));
 }
 
 kj::Promise<void> serve_tls(kj::Own<kj::AsyncIoStream> stream, std::string peer, NodeLoop& loop,
-                            TlsServer& tls) {
+                            TlsServer& tls, std::uint64_t stall_generation) {
   // A connection still in its handshake counts against --max-connections
   // like a logged-in one (GateImpl counts it from then on).
   auto& open = loop.node().connections.open;
@@ -385,10 +422,10 @@ kj::Promise<void> serve_tls(kj::Own<kj::AsyncIoStream> stream, std::string peer,
       accept_tls(kj::mv(stream), tls, loop.timer(),
                  tls_handshake_timeout(loop.node().connection_limits), loop.limit_log(), peer);
   return handshake.attach(kj::mv(slot))
-      .then([peer = kj::mv(peer),
-             &loop](kj::Maybe<kj::Own<kj::AsyncIoStream>> secured) mutable -> kj::Promise<void> {
+      .then([peer = kj::mv(peer), &loop, stall_generation](
+                kj::Maybe<kj::Own<kj::AsyncIoStream>> secured) mutable -> kj::Promise<void> {
         KJ_IF_MAYBE (s, secured) {
-          return serve_stream(kj::mv(*s), kj::mv(peer), loop);
+          return serve_stream(kj::mv(*s), kj::mv(peer), loop, stall_generation);
         }
         return kj::READY_NOW;
       });
@@ -447,10 +484,15 @@ kj::Promise<void> serve_accepted(kj::Own<kj::AsyncIoStream> stream,
 
 kj::Promise<void> serve_connection(kj::Own<kj::AsyncIoStream> stream, std::string peer,
                                    NodeLoop& loop) {
-  KJ_IF_MAYBE (tls, loop.tls()) {
-    return serve_tls(kj::mv(stream), kj::mv(peer), loop, *tls);
+  const std::uint64_t stall_generation = loop.stall_generation();
+  if (loop.spans_stall(stall_generation)) {
+    // It waited in the backlog while the node was stopped: closed unread.
+    return kj::READY_NOW;
   }
-  return serve_stream(kj::mv(stream), kj::mv(peer), loop);
+  KJ_IF_MAYBE (tls, loop.tls()) {
+    return serve_tls(kj::mv(stream), kj::mv(peer), loop, *tls, stall_generation);
+  }
+  return serve_stream(kj::mv(stream), kj::mv(peer), loop, stall_generation);
 }
 
 kj::Promise<void> serve(kj::ConnectionReceiver& listener, NodeLoop& loop) {

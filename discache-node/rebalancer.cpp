@@ -34,6 +34,9 @@ struct Rebalancer::Pass {
   HashRing old_ring;
   HashRing new_ring;
   std::map<std::string, Member> members;  // by name, for addresses
+  // Owners under both rings that restarted (empty stores): they get copies
+  // as if they were new owners, and never send.
+  std::set<std::string> refilled;
   std::size_t replicas = 1;
   bool leaving = false;  // this node is going: send every key to its new owners
   // Every copy to send, planned in one turn per shard: a scan resumed
@@ -52,6 +55,7 @@ Rebalancer::Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer,
       peers_(peers),
       timer_(timer),
       last_names_{ctx_.name()},
+      last_boots_{{ctx_.name(), ctx_.members.self().boot_id}},
       unowned_grace_(unowned_grace),
       errors_(kj::heap<LogTaskFailures>("handoff task failed")),
       tasks_(*errors_) {
@@ -67,6 +71,30 @@ std::vector<std::string> Rebalancer::serving_names() const {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+std::map<std::string, std::uint64_t> Rebalancer::serving_boots() const {
+  std::map<std::string, std::uint64_t> boots;
+  for (const auto& m : ctx_.members.list().members) {
+    if (serving(m.state)) {
+      boots[m.name] = m.boot_id;
+    }
+  }
+  return boots;
+}
+
+std::set<std::string> Rebalancer::restarted_since_last_pass(
+    const std::map<std::string, std::uint64_t>& boots) const {
+  std::set<std::string> restarted;
+  for (const auto& [name, boot] : boots) {
+    auto before = last_boots_.find(name);
+    // 0: a node too old to say; self: we know our own store's state.
+    if (before != last_boots_.end() && before->second != boot && boot != 0 &&
+        before->second != 0 && name != ctx_.name()) {
+      restarted.insert(name);
+    }
+  }
+  return restarted;
 }
 
 void Rebalancer::membership_changed() { schedule(); }
@@ -89,10 +117,12 @@ void Rebalancer::start_if_needed() {
     return;
   }
   auto names = serving_names();
+  auto boots = serving_boots();
   if (draining_) {
     return;
   }
-  if (names == last_names_) {
+  auto restarted = restarted_since_last_pass(boots);
+  if (names == last_names_ && restarted.empty()) {
     // Nothing to hand over, but a sweep may have stopped for this change.
     ++sweep_generation_;
     arm_unowned_sweep(unowned_grace_);
@@ -105,7 +135,17 @@ void Rebalancer::start_if_needed() {
     pass->members[m.name] = m;
   }
   pass->replicas = std::max<std::uint32_t>(1, ctx_.members.list().replicas);
+  if (!restarted.empty()) {
+    std::string list;
+    for (const auto& name : restarted) {
+      list += (list.empty() ? "" : ", ") + name;
+    }
+    std::cerr << "discache-node[" << ctx_.name() << "]: refilling " << list
+              << " (restarted with an empty store)" << std::endl;
+  }
+  pass->refilled = std::move(restarted);
   last_names_ = std::move(names);
+  last_boots_ = std::move(boots);
   running_ = true;
   ++sweep_generation_;
   ++ctx_.counters.handoff_runs;
@@ -315,12 +355,15 @@ Rebalancer::Plan Rebalancer::plan_shard(const Pass& pass, std::size_t index,
       }
       return false;
     };
+    // A restarted owner holds nothing: it needs a copy as a new owner does.
+    auto restarted = [&](const std::string& name) { return pass.refilled.count(name) > 0; };
     if (!pass.leaving) {
-      // Only the first old owner still serving sends; others stay quiet.
+      // Only the first old owner still serving (and not restarted, so it has
+      // the key) sends; others stay quiet.
       const std::string* sender = nullptr;
       for (std::size_t i = 0; i < n_old && sender == nullptr; ++i) {
         auto it = pass.members.find(old_name(i));
-        if (it != pass.members.end() && serving(it->second.state)) {
+        if (it != pass.members.end() && serving(it->second.state) && !restarted(old_name(i))) {
           sender = &old_name(i);
         }
       }
@@ -330,7 +373,7 @@ Rebalancer::Plan Rebalancer::plan_shard(const Pass& pass, std::size_t index,
     }
     for (std::size_t i = 0; i < n_new; ++i) {
       const std::string& target = pass.new_ring.nodes()[new_idx[i]];
-      if (target != self && (pass.leaving || !was_owner(target))) {
+      if (target != self && (pass.leaving || !was_owner(target) || restarted(target))) {
         plan.push_back(PlannedCopy{target, std::string(item.key), index});
       }
     }

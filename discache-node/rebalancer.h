@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,9 +26,12 @@ namespace discache::node {
 // HashRing code the clients use). Copies are version-preserving puts, which
 // a node ignores if it already holds something newer or a tombstone.
 //
-// One mechanism serves three cases: a dead node's keys regain N copies from
+// One mechanism serves four cases: a dead node's keys regain N copies from
 // the survivors; a joining node receives the keys it now owns; a draining
-// node hands every key to its owners in the ring without it.
+// node hands every key to its owners in the ring without it; a restarted
+// node (a serving member whose boot id changed: its store is empty, however
+// briefly it was away) is refilled as if it were joining, by the first of
+// each key's other owners still serving.
 //
 // Copies of keys this node does not own under the current ring (it was an
 // owner before the ring changed, or a client with an older view wrote to it)
@@ -88,12 +92,18 @@ class Rebalancer {
   kj::Promise<void> send_chunk(std::shared_ptr<Pass> pass,
                                std::map<std::string, std::vector<ItemCopy>> outbox);
   std::vector<std::string> serving_names() const;
+  // Boot id of each serving member, by name.
+  std::map<std::string, std::uint64_t> serving_boots() const;
+  // Serving members (not self) whose boot id changed since the last pass.
+  std::set<std::string> restarted_since_last_pass(
+      const std::map<std::string, std::uint64_t>& boots) const;
 
   NodeLoop& loop_;
   NodeContext& ctx_;
   PeerLinks& peers_;
   kj::Timer& timer_;
   std::vector<std::string> last_names_;  // the serving set the store was balanced for
+  std::map<std::string, std::uint64_t> last_boots_;  // and their boot ids
   bool scheduled_ = false;
   bool running_ = false;
   bool again_ = false;

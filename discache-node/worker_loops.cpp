@@ -127,7 +127,7 @@ void WorkerLoops::run(Worker& worker, int listen_fd) {
                  auto io = kj::setupAsyncIo();
                  auto listener = io.lowLevelProvider->wrapListenSocketFd(
                      listen_fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
-                 NodeLoop loop(node_, worker.index, io.provider->getTimer());
+                 NodeLoop loop(node_, worker.index, io.provider->getTimer(), listen_fd);
                  auto stop = kj::newPromiseAndCrossThreadFulfiller<void>();
                  {
                    std::unique_lock lock(mutex_);

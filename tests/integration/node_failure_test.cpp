@@ -146,7 +146,12 @@ TEST_CASE("ops on a key owned by a SIGKILLed node fail with unavailable or timeo
 }
 
 TEST_CASE("ops on a key owned by a frozen (SIGSTOPped) node time out at the deadline") {
-  auto cluster = LocalCluster::start(single_copy());
+  // Frozen for one deadline (1 s), a node would forget its store on waking
+  // (--forget-after-stall 1s, tests/replication/thaw_test.cpp): this test is
+  // about the client's deadline, and checks the same value serves again.
+  ClusterOptions options = single_copy();
+  options.node_args = {"--forget-after-stall", "10s"};
+  auto cluster = LocalCluster::start(options);
   REQUIRE_MESSAGE(cluster, why(cluster));
   INFO(cluster->logs());
   auto client = cluster->connect_client(fast_failing_options());
