@@ -29,6 +29,17 @@ class Tombstones {
 
   std::size_t size() const { return map_.size(); }
 
+  // For anti-entropy's digests: calls visit(key, version) for every live
+  // tombstone, in no particular order. Read-only, O(size()) in one go.
+  template <typename Visit>
+  void visit_live(std::uint64_t now_ms, Visit&& visit) const {
+    for (const auto& [key, entry] : map_) {
+      if (entry.expires_ms > now_ms) {
+        visit(std::string_view(key), entry.version);
+      }
+    }
+  }
+
  private:
   struct Entry {
     std::uint64_t version;
