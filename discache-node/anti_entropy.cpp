@@ -150,13 +150,17 @@ kj::Promise<std::unordered_map<std::string, ReconcileEntry>> collect_all(NodeLoo
 
 // An entry's share of an answer: its key, version, flag and list pointer.
 constexpr std::size_t kEntryOverhead = 24;
-std::size_t entry_bytes(const ReconcileEntry& e) { return e.key.size() + kEntryOverhead; }
+std::size_t entry_bytes(const ReconcileEntry& e) {
+  return e.key.size() + kEntryOverhead;
+}
 
 }  // namespace
 
 // ---- the callee ---------------------------------------------------------------
 
-kj::Promise<void> answer_reconcile(NodeLoop& loop, capnp::CallContext<wire::Node::ReconcileParams, wire::Node::ReconcileResults> context) {
+kj::Promise<void> answer_reconcile(
+    NodeLoop& loop,
+    capnp::CallContext<wire::Node::ReconcileParams, wire::Node::ReconcileResults> context) {
   auto params = context.getParams();
   auto digests_in = params.getDigests();
   const std::uint32_t buckets = digests_in.size();
@@ -215,8 +219,8 @@ kj::Promise<void> answer_reconcile(NodeLoop& loop, capnp::CallContext<wire::Node
               auto wanted = std::make_shared<const std::unordered_set<std::uint32_t>>(
                   differing.begin(), differing.end());
               return collect_all(loop, scope, buckets, wanted)
-                  .then([context, differing, buckets](
-                            std::unordered_map<std::string, ReconcileEntry> held) mutable {
+                  .then([context, differing,
+                         buckets](std::unordered_map<std::string, ReconcileEntry> held) mutable {
                     std::unordered_map<std::uint32_t, std::vector<const ReconcileEntry*>> by_bucket;
                     for (const auto& [key, entry] : held) {
                       by_bucket[reconcile_bucket(hash_key(key), buckets)].push_back(&entry);
@@ -304,15 +308,14 @@ struct AntiEntropy::Exchange {
   wire::Node::Client node = nullptr;
   std::vector<std::uint32_t> buckets;
   std::unordered_map<std::string, ReconcileEntry> theirs;
-  std::vector<RepairOp> push;      // versioned writes for the peer
-  std::vector<std::string> pull;   // keys to read from the peer
-  std::vector<RepairOp> local;     // versioned writes for this node
+  std::vector<RepairOp> push;     // versioned writes for the peer
+  std::vector<std::string> pull;  // keys to read from the peer
+  std::vector<RepairOp> local;    // versioned writes for this node
   std::uint64_t bytes = 0;
   std::uint64_t repaired = 0;
 };
 
-AntiEntropy::AntiEntropy(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer,
-                         kj::Duration interval)
+AntiEntropy::AntiEntropy(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer, kj::Duration interval)
     : loop_(loop), ctx_(loop.node()), peers_(peers), timer_(timer), interval_(interval) {}
 
 kj::Promise<void> AntiEntropy::run() {
@@ -369,44 +372,43 @@ kj::Promise<void> AntiEntropy::exchange(std::shared_ptr<Round> r, std::size_t ro
   if (member == nullptr) {
     return exchange(r, row + 1);
   }
-  auto call =
-      peers_.link(*member).then([this, ex](wire::Node::Client node) {
-        ex->node = node;
-        const Round& round = *ex->round;
-        auto request = node.reconcileRequest();
-        request.setFrom(text_of(ctx_.name()));
-        request.setRingId(round.scope->id);
-        const std::uint64_t* row = round.digests.row(ex->row);
-        auto digests = request.initDigests(round.digests.buckets);
-        for (std::uint32_t b = 0; b < round.digests.buckets; ++b) {
-          digests.set(b, row[b]);
-        }
-        request.setFirstBucket(next_bucket_[ex->peer]);
-        request.setMaxBuckets(kReconcileBuckets);  // as many as the callee's byte bound allows
-        ex->bytes += request.totalSize().wordCount * 8;
-        return request.send().then(
-            [this, ex](capnp::Response<wire::Node::ReconcileResults> response) -> kj::Promise<void> {
-              ex->bytes += response.totalSize().wordCount * 8;
-              if (response.getRingId() != ex->round->scope->id) {
-                return kj::READY_NOW;  // the peer's ring differs: a change is spreading
-              }
-              for (auto id : response.getBuckets()) {
-                ex->buckets.push_back(id);
-              }
-              for (auto e : response.getEntries()) {
-                ReconcileEntry entry{to_std(e.getKey()), e.getVersion(), e.getDeleted()};
-                auto [it, inserted] = ex->theirs.try_emplace(entry.key, entry);
-                if (!inserted && entry.version > it->second.version) {
-                  it->second = std::move(entry);
-                }
-              }
-              if (ex->buckets.empty()) {
-                return kj::READY_NOW;
-              }
-              next_bucket_[ex->peer] = (ex->buckets.back() + 1) & (kReconcileBuckets - 1);
-              return repair(ex);
-            });
-      });
+  auto call = peers_.link(*member).then([this, ex](wire::Node::Client node) {
+    ex->node = node;
+    const Round& round = *ex->round;
+    auto request = node.reconcileRequest();
+    request.setFrom(text_of(ctx_.name()));
+    request.setRingId(round.scope->id);
+    const std::uint64_t* row = round.digests.row(ex->row);
+    auto digests = request.initDigests(round.digests.buckets);
+    for (std::uint32_t b = 0; b < round.digests.buckets; ++b) {
+      digests.set(b, row[b]);
+    }
+    request.setFirstBucket(next_bucket_[ex->peer]);
+    request.setMaxBuckets(kReconcileBuckets);  // as many as the callee's byte bound allows
+    ex->bytes += request.totalSize().wordCount * 8;
+    return request.send().then(
+        [this, ex](capnp::Response<wire::Node::ReconcileResults> response) -> kj::Promise<void> {
+          ex->bytes += response.totalSize().wordCount * 8;
+          if (response.getRingId() != ex->round->scope->id) {
+            return kj::READY_NOW;  // the peer's ring differs: a change is spreading
+          }
+          for (auto id : response.getBuckets()) {
+            ex->buckets.push_back(id);
+          }
+          for (auto e : response.getEntries()) {
+            ReconcileEntry entry{to_std(e.getKey()), e.getVersion(), e.getDeleted()};
+            auto [it, inserted] = ex->theirs.try_emplace(entry.key, entry);
+            if (!inserted && entry.version > it->second.version) {
+              it->second = std::move(entry);
+            }
+          }
+          if (ex->buckets.empty()) {
+            return kj::READY_NOW;
+          }
+          next_bucket_[ex->peer] = (ex->buckets.back() + 1) & (kReconcileBuckets - 1);
+          return repair(ex);
+        });
+  });
   return timer_.timeoutAfter(kCallTimeout, kj::mv(call))
       .then(
           [this, ex]() {
@@ -428,8 +430,8 @@ kj::Promise<void> AntiEntropy::exchange(std::shared_ptr<Round> r, std::size_t ro
 kj::Promise<void> AntiEntropy::repair(std::shared_ptr<Exchange> ex) {
   const Round& r = *ex->round;
   auto scope = ReconcileScope::make(r.serving, r.replicas, ctx_.name(), {ex->peer});
-  auto wanted =
-      std::make_shared<const std::unordered_set<std::uint32_t>>(ex->buckets.begin(), ex->buckets.end());
+  auto wanted = std::make_shared<const std::unordered_set<std::uint32_t>>(ex->buckets.begin(),
+                                                                          ex->buckets.end());
   auto plan = collect_all(loop_, scope, kReconcileBuckets, wanted)
                   .then([this, ex](std::unordered_map<std::string, ReconcileEntry> mine) {
                     const std::uint64_t now = node_now_ms();
@@ -476,7 +478,8 @@ kj::Promise<void> AntiEntropy::repair(std::shared_ptr<Exchange> ex) {
       .then([this, ex]() { return pull(ex, 0); });
 }
 
-kj::Promise<std::vector<AntiEntropy::RepairOp>> AntiEntropy::read_values(std::vector<std::string> keys) {
+kj::Promise<std::vector<AntiEntropy::RepairOp>> AntiEntropy::read_values(
+    std::vector<std::string> keys) {
   // Read now, each on its shard's loop: an item may have changed since the
   // scan (then its newer version goes, which is as good).
   std::vector<std::vector<std::string>> by_shard(ctx_.loop_count());
@@ -500,16 +503,15 @@ kj::Promise<std::vector<AntiEntropy::RepairOp>> AntiEntropy::read_values(std::ve
       return found;
     }));
   }
-  return kj::joinPromises(reads.releaseAsArray())
-      .then([](kj::Array<std::vector<RepairOp>> parts) {
-        std::vector<RepairOp> all;
-        for (auto& part : parts) {
-          for (auto& op : part) {
-            all.push_back(std::move(op));
-          }
-        }
-        return all;
-      });
+  return kj::joinPromises(reads.releaseAsArray()).then([](kj::Array<std::vector<RepairOp>> parts) {
+    std::vector<RepairOp> all;
+    for (auto& part : parts) {
+      for (auto& op : part) {
+        all.push_back(std::move(op));
+      }
+    }
+    return all;
+  });
 }
 
 kj::Promise<void> AntiEntropy::push(std::shared_ptr<Exchange> ex, std::size_t begin) {
@@ -580,14 +582,14 @@ kj::Promise<void> AntiEntropy::apply_local(std::shared_ptr<Exchange> ex,
   // Through the same path as a client's batch, so the same version and
   // tombstone rules decide.
   auto request = kj::heap<capnp::MallocMessageBuilder>();
-  auto ops = request->initRoot<wire::Node::BatchParams>().initOps(
-      static_cast<unsigned>(writes.size()));
+  auto ops =
+      request->initRoot<wire::Node::BatchParams>().initOps(static_cast<unsigned>(writes.size()));
   for (unsigned i = 0; i < writes.size(); ++i) {
     writes[i].fill(ops[i]);
   }
   auto answer = kj::heap<capnp::MallocMessageBuilder>();
-  auto results =
-      answer->initRoot<wire::Node::BatchResults>().initResults(static_cast<unsigned>(writes.size()));
+  auto results = answer->initRoot<wire::Node::BatchResults>().initResults(
+      static_cast<unsigned>(writes.size()));
   auto done = loop_.apply(ops.asReader(), results);
   return done.attach(kj::mv(request))
       .then([ex, writes = std::move(writes), answer = kj::mv(answer)]() mutable {

@@ -22,15 +22,14 @@ namespace discache::node {
 //
 // Every `interval`, this node reconciles with each serving peer it starts
 // exchanges with (starts_reconcile: one node of each pair, so each pair
-// exchanges once per interval and each node starts about half): one scan of the store makes a digest per
-// key-hash bucket per peer over the keys both own (items and tombstones);
-// Node.reconcile sends a peer its row and gets back the buckets that differ,
-// with the peer's (key, version, deleted) entries in a bounded number of
-// them; this node then pushes what it has newer (versioned puts with the
-// remaining TTL, versioned deletes) and pulls what the peer has newer (a get
-// batch, applied here with the peer's version). Every repair is a versioned
-// write, so a repair that crosses a newer client write is refused as stale.
-// See docs/design.md, "Anti-entropy", for the choices and their cost.
+// exchanges once per interval and each node starts about half): one scan of the store makes a
+// digest per key-hash bucket per peer over the keys both own (items and tombstones); Node.reconcile
+// sends a peer its row and gets back the buckets that differ, with the peer's (key, version,
+// deleted) entries in a bounded number of them; this node then pushes what it has newer (versioned
+// puts with the remaining TTL, versioned deletes) and pulls what the peer has newer (a get batch,
+// applied here with the peer's version). Every repair is a versioned write, so a repair that
+// crosses a newer client write is refused as stale. See docs/design.md, "Anti-entropy", for the
+// choices and their cost.
 class AntiEntropy {
  public:
   AntiEntropy(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer, kj::Duration interval);
@@ -68,6 +67,8 @@ class AntiEntropy {
 // The callee's side of Node.reconcile, on the connection's loop: digests
 // its own shards for the caller, compares, and answers with the entries of
 // the differing buckets it was asked for (bounded in bytes).
-kj::Promise<void> answer_reconcile(NodeLoop& loop, capnp::CallContext<wire::Node::ReconcileParams, wire::Node::ReconcileResults> context);
+kj::Promise<void> answer_reconcile(
+    NodeLoop& loop,
+    capnp::CallContext<wire::Node::ReconcileParams, wire::Node::ReconcileResults> context);
 
 }  // namespace discache::node

@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "cookie.h"
 #include "anti_entropy.h"
+#include "cookie.h"
 #include "cross_thread_queue.h"
 #include "discovery.h"
 #include "duration_text.h"

@@ -149,9 +149,8 @@ std::uint64_t collect_items(const ReconcileScope& scope, const ShardState& shard
   return shard.items.scan(cursor, max_items, now_ms, visit).next;
 }
 
-void collect_tombstones(const ReconcileScope& scope, const ShardState& shard,
-                        std::uint64_t now_ms, std::uint32_t buckets,
-                        const std::unordered_set<std::uint32_t>& wanted,
+void collect_tombstones(const ReconcileScope& scope, const ShardState& shard, std::uint64_t now_ms,
+                        std::uint32_t buckets, const std::unordered_set<std::uint32_t>& wanted,
                         std::vector<ReconcileEntry>& out) {
   shard.tombstones.visit_live(now_ms, [&](std::string_view key, std::uint64_t version) {
     if (!wanted.contains(reconcile_bucket(hash_key(key), buckets))) {

@@ -28,9 +28,9 @@ inline constexpr std::uint32_t kReconcileBuckets = 1024;
 struct ReconcileScope {
   HashRing ring;
   std::size_t replicas = 1;
-  std::uint32_t self = 0;              // index in ring.nodes()
-  std::vector<std::uint32_t> peers;    // ring indexes of the peers, in row order
-  std::vector<int> row_of;             // by ring index: its row in peers, or -1
+  std::uint32_t self = 0;            // index in ring.nodes()
+  std::vector<std::uint32_t> peers;  // ring indexes of the peers, in row order
+  std::vector<int> row_of;           // by ring index: its row in peers, or -1
   std::uint64_t id = 0;
 
   // Null when `self` or a peer is not among `serving` (sorted names).
@@ -96,9 +96,8 @@ std::uint64_t collect_items(const ReconcileScope& scope, const ShardState& shard
                             std::uint64_t cursor, std::size_t max_items, std::uint64_t now_ms,
                             std::uint32_t buckets, const std::unordered_set<std::uint32_t>& wanted,
                             std::vector<ReconcileEntry>& out);
-void collect_tombstones(const ReconcileScope& scope, const ShardState& shard,
-                        std::uint64_t now_ms, std::uint32_t buckets,
-                        const std::unordered_set<std::uint32_t>& wanted,
+void collect_tombstones(const ReconcileScope& scope, const ShardState& shard, std::uint64_t now_ms,
+                        std::uint32_t buckets, const std::unordered_set<std::uint32_t>& wanted,
                         std::vector<ReconcileEntry>& out);
 
 // What to do about one key, given this node's entry and the peer's (either

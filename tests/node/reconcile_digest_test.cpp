@@ -1,9 +1,10 @@
+#include "reconcile_digest.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
 #include <unordered_set>
 
-#include "reconcile_digest.h"
 #include "version_clock.h"
 
 namespace discache::node {
@@ -11,7 +12,9 @@ namespace {
 
 constexpr std::uint64_t kNow = 1'800'000'000'000;  // ms since 1970, in 2027
 
-StoreLimits small_limits() { return StoreLimits{1024, 1 << 20, 4ull << 20}; }
+StoreLimits small_limits() {
+  return StoreLimits{1024, 1 << 20, 4ull << 20};
+}
 
 // A version stamped `ago_ms` before kNow.
 std::uint64_t version_at(std::uint64_t ago_ms, std::uint16_t writer = 1) {
@@ -44,8 +47,9 @@ void put(ShardState& shard, const std::string& key, std::uint64_t version) {
           StoreStatus::ok);
 }
 
-TEST_CASE("co-owners holding the same keys agree; one newer version or tombstone differs in its "
-          "bucket only") {
+TEST_CASE(
+    "co-owners holding the same keys agree; one newer version or tombstone differs in its "
+    "bucket only") {
   const std::vector<std::string> names{"a", "b"};
   auto scope_a = ReconcileScope::make(names, 2, "a", {"b"});
   auto scope_b = ReconcileScope::make(names, 2, "b", {"a"});

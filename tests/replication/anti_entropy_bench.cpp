@@ -74,8 +74,12 @@ int main(int argc, char** argv) {
   ClusterOptions options;
   options.nodes = 2;
   options.replicas = 2;
-  options.node_args = {"--anti-entropy-interval", std::to_string(interval_ms) + "ms",
-                       "--memory",  "256MiB", "--threads", "1"};
+  options.node_args = {"--anti-entropy-interval",
+                       std::to_string(interval_ms) + "ms",
+                       "--memory",
+                       "256MiB",
+                       "--threads",
+                       "1"};
   auto cluster = LocalCluster::start(options);
   if (!cluster) {
     die(cluster.error());
@@ -140,7 +144,8 @@ int main(int argc, char** argv) {
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const double spent = cpu() - cpu_before - idle_rate * seconds;
   const std::uint64_t rounds = after.rounds - quiet.rounds;
-  std::printf("nothing differs: %" PRIu64 " rounds, %.1f ms CPU per round (both nodes, idle "
+  std::printf("nothing differs: %" PRIu64
+              " rounds, %.1f ms CPU per round (both nodes, idle "
               "%.2f%% of a core subtracted), %.0f bytes per round, %" PRIu64 " repaired\n",
               rounds, spent * 1000 / static_cast<double>(rounds), idle_rate * 100,
               static_cast<double>(after.bytes - quiet.bytes) / static_cast<double>(rounds),

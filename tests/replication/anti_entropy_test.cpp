@@ -58,8 +58,8 @@ ClusterOptions options_with_anti_entropy() {
 
 // Waits until `node` holds `key` at `version` (a value if `found`, else a
 // tombstone at that version); says what it last saw if not.
-void expect_converges(DirectNodes& direct, NodeProcess& node, const std::string& key,
-                      bool found, std::uint64_t version, LocalCluster& cluster) {
+void expect_converges(DirectNodes& direct, NodeProcess& node, const std::string& key, bool found,
+                      std::uint64_t version, LocalCluster& cluster) {
   Held last;
   const bool ok = wait_until(
       [&]() {

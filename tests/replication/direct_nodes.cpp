@@ -63,29 +63,32 @@ wire::Status DirectNodes::write(const std::string& address, const std::string& k
 std::size_t DirectNodes::put_all(const std::string& address,
                                  const std::vector<VersionedPut>& puts) {
   std::size_t applied = 0;
-  call(address, [&](wire::Node::Client node) {
-    kj::Promise<void> chain = kj::READY_NOW;
-    for (std::size_t begin = 0; begin < puts.size(); begin += 256) {
-      const std::size_t end = std::min(puts.size(), begin + 256);
-      chain = chain.then([node, &puts, &applied, begin, end]() mutable {
-        auto request = node.batchRequest();
-        auto ops = request.initOps(static_cast<unsigned>(end - begin));
-        for (std::size_t i = begin; i < end; ++i) {
-          auto op = ops[static_cast<unsigned>(i - begin)];
-          op.setKey(data_of(puts[i].key));
-          auto put = op.initPut();
-          put.setValue(data_of(puts[i].value));
-          put.initOptions().setVersion(puts[i].version);
+  call(
+      address,
+      [&](wire::Node::Client node) {
+        kj::Promise<void> chain = kj::READY_NOW;
+        for (std::size_t begin = 0; begin < puts.size(); begin += 256) {
+          const std::size_t end = std::min(puts.size(), begin + 256);
+          chain = chain.then([node, &puts, &applied, begin, end]() mutable {
+            auto request = node.batchRequest();
+            auto ops = request.initOps(static_cast<unsigned>(end - begin));
+            for (std::size_t i = begin; i < end; ++i) {
+              auto op = ops[static_cast<unsigned>(i - begin)];
+              op.setKey(data_of(puts[i].key));
+              auto put = op.initPut();
+              put.setValue(data_of(puts[i].value));
+              put.initOptions().setVersion(puts[i].version);
+            }
+            return request.send().then([&applied](auto response) {
+              for (auto result : response.getResults()) {
+                applied += result.getStatus() == wire::Status::OK ? 1 : 0;
+              }
+            });
+          });
         }
-        return request.send().then([&applied](auto response) {
-          for (auto result : response.getResults()) {
-            applied += result.getStatus() == wire::Status::OK ? 1 : 0;
-          }
-        });
-      });
-    }
-    return chain;
-  }, 300 * kj::SECONDS);
+        return chain;
+      },
+      300 * kj::SECONDS);
   return applied;
 }
 

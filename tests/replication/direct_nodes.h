@@ -37,8 +37,8 @@ class DirectNodes {
 
   Held get(const std::string& address, const std::string& key);
   // A versioned put (value non-null) or delete to that node only; the op's status.
-  wire::Status write(const std::string& address, const std::string& key,
-                     const std::string* value, std::uint64_t version);
+  wire::Status write(const std::string& address, const std::string& key, const std::string* value,
+                     std::uint64_t version);
   // Many versioned puts in batches of 256; how many the node applied.
   std::size_t put_all(const std::string& address, const std::vector<VersionedPut>& puts);
   // The node's stats.
