@@ -166,8 +166,13 @@ void collect_tombstones(const ReconcileScope& scope, const ShardState& shard, st
 
 ReconcileAction reconcile_action(const ReconcileEntry* mine, const ReconcileEntry* theirs,
                                  std::uint64_t now_ms, std::uint64_t recent_ms) {
+  // A version stamped ahead of this node's clock (a writer's clock runs
+  // ahead, and versions carry the highest time seen) would look recent long
+  // after a newer delete's tombstone, kept by wall-clock time here, expired.
+  constexpr std::uint64_t kFutureSlackMs = 2000;
   auto recent = [&](const ReconcileEntry& e) {
-    return e.deleted || version_time_ms(e.version) + recent_ms > now_ms;
+    const std::uint64_t stamped = version_time_ms(e.version);
+    return e.deleted || (stamped + recent_ms > now_ms && stamped <= now_ms + kFutureSlackMs);
   };
   if (mine != nullptr && theirs != nullptr) {
     if (mine->version > theirs->version) {

@@ -142,6 +142,10 @@ TEST_CASE("the newer side wins; a value on one side only is copied only while re
   // tombstone: left alone, in either direction.
   CHECK(reconcile_action(&ancient, nullptr, kNow, recent) == ReconcileAction::none);
   CHECK(reconcile_action(nullptr, &ancient, kNow, recent) == ReconcileAction::none);
+  // Stamped by a clock far ahead: it would look recent for too long.
+  ReconcileEntry from_ahead{"k", version_at(0) + (std::uint64_t{3'600'000'000} << 14), false};
+  CHECK(reconcile_action(&from_ahead, nullptr, kNow, recent) == ReconcileAction::none);
+  CHECK(reconcile_action(&from_ahead, &old_value, kNow, recent) == ReconcileAction::push);
 }
 
 TEST_CASE("exactly one node of each pair starts the exchange, about half each") {
