@@ -306,7 +306,8 @@ struct AntiEntropy::Exchange {
   std::size_t row = 0;
   std::string peer;
   wire::Node::Client node = nullptr;
-  std::vector<std::uint32_t> buckets;
+  std::uint32_t differing = 0;         // buckets whose digests differ
+  std::vector<std::uint32_t> buckets;  // those compared this time
   std::unordered_map<std::string, ReconcileEntry> theirs;
   std::vector<RepairOp> push;     // versioned writes for the peer
   std::vector<std::string> pull;  // keys to read from the peer
@@ -392,6 +393,7 @@ kj::Promise<void> AntiEntropy::exchange(std::shared_ptr<Round> r, std::size_t ro
           if (response.getRingId() != ex->round->scope->id) {
             return kj::READY_NOW;  // the peer's ring differs: a change is spreading
           }
+          ex->differing = response.getDiffering();
           for (auto id : response.getBuckets()) {
             ex->buckets.push_back(id);
           }
@@ -415,12 +417,22 @@ kj::Promise<void> AntiEntropy::exchange(std::shared_ptr<Round> r, std::size_t ro
             ++ctx_.counters.anti_entropy_rounds;
             ctx_.counters.anti_entropy_bytes += ex->bytes;
             ctx_.counters.anti_entropy_repaired += ex->repaired;
+            if (ex->repaired > 0) {
+              std::cerr << "discache-node[" << ctx_.name() << "]: anti-entropy: " << ex->repaired
+                        << " keys repaired between this node and " << ex->peer << " ("
+                        << ex->differing << " buckets differed, " << ex->buckets.size()
+                        << " compared, " << ex->bytes << " bytes)" << std::endl;
+            }
           },
           [this, ex](kj::Exception&& e) {
             // Counted too: what it moved before failing crossed the wire.
             ctx_.counters.anti_entropy_bytes += ex->bytes;
             ctx_.counters.anti_entropy_repaired += ex->repaired;
-            peers_.drop(ex->peer);
+            // A broken link is made anew next time; a slow peer (timeout)
+            // keeps it, since gossip shares it.
+            if (e.getType() == kj::Exception::Type::DISCONNECTED) {
+              peers_.drop(ex->peer);
+            }
             std::cerr << "discache-node[" << ctx_.name() << "]: anti-entropy with " << ex->peer
                       << " failed: " << e.getDescription().cStr() << std::endl;
           })
