@@ -166,13 +166,15 @@ interface Node {
   # (digests.size() buckets, a power of two). The callee answers with its own
   # ringId; when they match, with how many buckets differ and, for at most
   # `maxBuckets` of them taken in order from `firstBucket` (wrapping), the
-  # bucket ids and every (key, version, deleted) it holds in them. The caller
-  # then pushes what it has newer and pulls what the callee has newer with
-  # ordinary versioned batch ops.
+  # bucket ids and every (key, version, deleted) it holds in them, and
+  # `forgotten`: the newest version of a delete it may no longer remember (a
+  # tombstone it dropped), below which a value it lacks may have been
+  # deleted there. The caller then pushes what it has newer
+  # and pulls what the callee has newer with ordinary versioned batch ops.
   reconcile @11 (from :Text, ringId :UInt64, digests :List(UInt64), firstBucket :UInt32,
                  maxBuckets :UInt32)
       -> (ringId :UInt64, differing :UInt32, buckets :List(UInt32),
-          entries :List(ReconcileEntry));
+          entries :List(ReconcileEntry), forgotten :UInt64);
   # @12 is reserved for anti-entropy too.
 }
 

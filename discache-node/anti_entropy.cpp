@@ -29,13 +29,6 @@ constexpr std::size_t kPushOps = 256;
 constexpr std::size_t kPushBytes = 4 << 20;
 constexpr std::size_t kPullKeys = 32;
 constexpr auto kCallTimeout = 60 * kj::SECONDS;
-// A value one side lacks is copied only while a delete that removed it
-// would still be remembered by a tombstone there (minus a margin for the
-// exchange's own time and clock differences): see reconcile_action().
-constexpr std::uint64_t kRecentMarginMs = 15'000;
-constexpr std::uint64_t kRecentMs = ShardState::kTombstoneTtlMs > kRecentMarginMs
-                                        ? ShardState::kTombstoneTtlMs - kRecentMarginMs
-                                        : 0;
 
 bool serving(MemberState state) {
   return state == MemberState::alive || state == MemberState::suspect;
@@ -97,22 +90,35 @@ kj::Promise<DigestTable> digest_all(NodeLoop& loop, Scope scope, std::uint32_t b
   });
 }
 
-using Entries = std::vector<ReconcileEntry>;
+// What a node holds in some buckets for one peer: one entry per key (the
+// newest, if a scan saw a key twice), and the newest delete it may have
+// forgotten, read in the same job as its tombstones.
+struct Collected {
+  std::unordered_map<std::string, ReconcileEntry> entries;
+  std::uint64_t forgotten = 0;
+};
+
+struct ShardCollected {
+  std::vector<ReconcileEntry> entries;
+  std::uint64_t forgotten = 0;
+};
 using BucketSet = std::shared_ptr<const std::unordered_set<std::uint32_t>>;
 
 kj::Promise<void> collect_shard(NodeLoop& loop, std::size_t shard, Scope scope,
                                 std::uint32_t buckets, BucketSet wanted,
-                                std::shared_ptr<Entries> out, std::uint64_t cursor, bool first) {
+                                std::shared_ptr<ShardCollected> out, std::uint64_t cursor,
+                                bool first) {
   return loop
       .run_on(shard,
               [&ctx = loop.node(), shard, scope, buckets, wanted, out, cursor, first]() {
                 const std::uint64_t now = node_now_ms();
                 const ShardState& state = *ctx.shards[shard];
                 if (first) {
-                  collect_tombstones(*scope, state, now, buckets, *wanted, *out);
+                  out->forgotten = state.tombstones.forgotten_version(now);
+                  collect_tombstones(*scope, state, now, buckets, *wanted, out->entries);
                 }
                 return collect_items(*scope, state, cursor, kScanChunk, now, buckets, *wanted,
-                                     *out);
+                                     out->entries);
               })
       .then([&loop, shard, scope, buckets, wanted, out](std::uint64_t next) -> kj::Promise<void> {
         if (next == 0) {
@@ -122,23 +128,21 @@ kj::Promise<void> collect_shard(NodeLoop& loop, std::size_t shard, Scope scope,
       });
 }
 
-// What this node holds in `wanted` buckets for the scope's one peer, one
-// entry per key (the newest, if a scan saw a key twice).
-kj::Promise<std::unordered_map<std::string, ReconcileEntry>> collect_all(NodeLoop& loop,
-                                                                         Scope scope,
-                                                                         std::uint32_t buckets,
-                                                                         BucketSet wanted) {
-  std::vector<std::shared_ptr<Entries>> parts_out;
+// What this node holds in `wanted` buckets for the scope's one peer.
+kj::Promise<Collected> collect_all(NodeLoop& loop, Scope scope, std::uint32_t buckets,
+                                   BucketSet wanted) {
+  std::vector<std::shared_ptr<ShardCollected>> parts_out;
   kj::Vector<kj::Promise<void>> parts;
   for (std::size_t i = 0; i < loop.node().loop_count(); ++i) {
-    parts_out.push_back(std::make_shared<Entries>());
+    parts_out.push_back(std::make_shared<ShardCollected>());
     parts.add(collect_shard(loop, i, scope, buckets, wanted, parts_out.back(), 0, true));
   }
   return kj::joinPromises(parts.releaseAsArray()).then([parts_out]() {
-    std::unordered_map<std::string, ReconcileEntry> merged;
+    Collected merged;
     for (const auto& part : parts_out) {
-      for (auto& entry : *part) {
-        auto [it, inserted] = merged.try_emplace(entry.key, entry);
+      merged.forgotten = std::max(merged.forgotten, part->forgotten);
+      for (auto& entry : part->entries) {
+        auto [it, inserted] = merged.entries.try_emplace(entry.key, entry);
         if (!inserted && entry.version > it->second.version) {
           it->second = std::move(entry);
         }
@@ -219,10 +223,9 @@ kj::Promise<void> answer_reconcile(
               auto wanted = std::make_shared<const std::unordered_set<std::uint32_t>>(
                   differing.begin(), differing.end());
               return collect_all(loop, scope, buckets, wanted)
-                  .then([context, differing,
-                         buckets](std::unordered_map<std::string, ReconcileEntry> held) mutable {
+                  .then([context, differing, buckets](Collected held) mutable {
                     std::unordered_map<std::uint32_t, std::vector<const ReconcileEntry*>> by_bucket;
-                    for (const auto& [key, entry] : held) {
+                    for (const auto& [key, entry] : held.entries) {
                       by_bucket[reconcile_bucket(hash_key(key), buckets)].push_back(&entry);
                     }
                     // Whole buckets only (the caller compares a bucket's
@@ -244,6 +247,7 @@ kj::Promise<void> answer_reconcile(
                       count += by_bucket[b].size();
                     }
                     auto results = context.getResults();
+                    results.setForgotten(held.forgotten);
                     auto ids = results.initBuckets(static_cast<unsigned>(sent.size()));
                     auto entries = results.initEntries(static_cast<unsigned>(count));
                     unsigned i = 0;
@@ -307,6 +311,7 @@ struct AntiEntropy::Exchange {
   std::string peer;
   wire::Node::Client node = nullptr;
   std::uint32_t differing = 0;         // buckets whose digests differ
+  std::uint64_t their_forgotten = 0;   // the newest delete the peer may have forgotten
   std::vector<std::uint32_t> buckets;  // those compared this time
   std::unordered_map<std::string, ReconcileEntry> theirs;
   std::vector<RepairOp> push;     // versioned writes for the peer
@@ -394,6 +399,7 @@ kj::Promise<void> AntiEntropy::exchange(std::shared_ptr<Round> r, std::size_t ro
             return kj::READY_NOW;  // the peer's ring differs: a change is spreading
           }
           ex->differing = response.getDiffering();
+          ex->their_forgotten = response.getForgotten();
           for (auto id : response.getBuckets()) {
             ex->buckets.push_back(id);
           }
@@ -444,41 +450,41 @@ kj::Promise<void> AntiEntropy::repair(std::shared_ptr<Exchange> ex) {
   auto scope = ReconcileScope::make(r.serving, r.replicas, ctx_.name(), {ex->peer});
   auto wanted = std::make_shared<const std::unordered_set<std::uint32_t>>(ex->buckets.begin(),
                                                                           ex->buckets.end());
-  auto plan = collect_all(loop_, scope, kReconcileBuckets, wanted)
-                  .then([this, ex](std::unordered_map<std::string, ReconcileEntry> mine) {
-                    const std::uint64_t now = node_now_ms();
-                    std::vector<std::string> to_read;  // mine, newer: values to push
-                    auto decide = [&](const ReconcileEntry* m, const ReconcileEntry* t) {
-                      switch (reconcile_action(m, t, now, kRecentMs)) {
-                        case ReconcileAction::push:
-                          if (m->deleted) {
-                            ex->push.push_back(RepairOp{m->key, {}, m->version, 0, true});
-                          } else {
-                            to_read.push_back(m->key);
-                          }
-                          return;
-                        case ReconcileAction::pull:
-                          if (t->deleted) {
-                            ex->local.push_back(RepairOp{t->key, {}, t->version, 0, true});
-                          } else {
-                            ex->pull.push_back(t->key);
-                          }
-                          return;
-                        case ReconcileAction::none:
-                          return;
-                      }
-                    };
-                    for (const auto& [key, m] : mine) {
-                      auto it = ex->theirs.find(key);
-                      decide(&m, it == ex->theirs.end() ? nullptr : &it->second);
-                    }
-                    for (const auto& [key, t] : ex->theirs) {
-                      if (!mine.contains(key)) {
-                        decide(nullptr, &t);
-                      }
-                    }
-                    return read_values(std::move(to_read));
-                  });
+  auto plan =
+      collect_all(loop_, scope, kReconcileBuckets, wanted).then([this, ex](Collected collected) {
+        const auto& mine = collected.entries;
+        std::vector<std::string> to_read;  // mine, newer: values to push
+        auto decide = [&](const ReconcileEntry* m, const ReconcileEntry* t) {
+          switch (reconcile_action(m, t, collected.forgotten, ex->their_forgotten)) {
+            case ReconcileAction::push:
+              if (m->deleted) {
+                ex->push.push_back(RepairOp{m->key, {}, m->version, 0, true});
+              } else {
+                to_read.push_back(m->key);
+              }
+              return;
+            case ReconcileAction::pull:
+              if (t->deleted) {
+                ex->local.push_back(RepairOp{t->key, {}, t->version, 0, true});
+              } else {
+                ex->pull.push_back(t->key);
+              }
+              return;
+            case ReconcileAction::none:
+              return;
+          }
+        };
+        for (const auto& [key, m] : mine) {
+          auto it = ex->theirs.find(key);
+          decide(&m, it == ex->theirs.end() ? nullptr : &it->second);
+        }
+        for (const auto& [key, t] : ex->theirs) {
+          if (!mine.contains(key)) {
+            decide(nullptr, &t);
+          }
+        }
+        return read_values(std::move(to_read));
+      });
   return plan
       .then([this, ex](std::vector<RepairOp> values) {
         for (auto& v : values) {

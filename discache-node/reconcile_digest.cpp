@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <array>
 
-#include "version_clock.h"
-
 namespace discache::node {
 namespace {
 
@@ -29,11 +27,6 @@ void for_each_sharing_row(const ReconcileScope& scope, std::string_view key, Vis
       visit(static_cast<std::size_t>(row));
     }
   }
-}
-
-// Milliseconds since the Unix epoch at which `version` was stamped.
-std::uint64_t version_time_ms(std::uint64_t version) {
-  return ((version >> VersionClock::kWriterBits) + VersionClock::kEpochUs) / 1000;
 }
 
 }  // namespace
@@ -165,14 +158,11 @@ void collect_tombstones(const ReconcileScope& scope, const ShardState& shard, st
 }
 
 ReconcileAction reconcile_action(const ReconcileEntry* mine, const ReconcileEntry* theirs,
-                                 std::uint64_t now_ms, std::uint64_t recent_ms) {
-  // A version stamped ahead of this node's clock (a writer's clock runs
-  // ahead, and versions carry the highest time seen) would look recent long
-  // after a newer delete's tombstone, kept by wall-clock time here, expired.
-  constexpr std::uint64_t kFutureSlackMs = 2000;
-  auto recent = [&](const ReconcileEntry& e) {
-    const std::uint64_t stamped = version_time_ms(e.version);
-    return e.deleted || (stamped + recent_ms > now_ms && stamped <= now_ms + kFutureSlackMs);
+                                 std::uint64_t mine_forgotten, std::uint64_t theirs_forgotten) {
+  // A tombstone is always worth copying; a value only if no delete the
+  // lacking side may have forgotten can have superseded it.
+  auto provable = [](const ReconcileEntry& e, std::uint64_t lacking_side_forgotten) {
+    return e.deleted || e.version > lacking_side_forgotten;
   };
   if (mine != nullptr && theirs != nullptr) {
     if (mine->version > theirs->version) {
@@ -184,10 +174,10 @@ ReconcileAction reconcile_action(const ReconcileEntry* mine, const ReconcileEntr
     return ReconcileAction::none;
   }
   if (mine != nullptr) {
-    return recent(*mine) ? ReconcileAction::push : ReconcileAction::none;
+    return provable(*mine, theirs_forgotten) ? ReconcileAction::push : ReconcileAction::none;
   }
   if (theirs != nullptr) {
-    return recent(*theirs) ? ReconcileAction::pull : ReconcileAction::none;
+    return provable(*theirs, mine_forgotten) ? ReconcileAction::pull : ReconcileAction::none;
   }
   return ReconcileAction::none;
 }

@@ -102,14 +102,14 @@ void collect_tombstones(const ReconcileScope& scope, const ShardState& shard, st
 
 // What to do about one key, given this node's entry and the peer's (either
 // may be missing). The newer version wins, value or tombstone. A value on
-// one side only is copied only while it is younger than `recent_ms`
-// (version time against `now_ms`) and not stamped more than 2 s ahead of
-// it: otherwise the side without it may have deleted it with a tombstone
-// since expired, and copying would bring the delete back. So anti-entropy
-// acts on evidence only; a cache may also just have evicted it, which needs
-// no repair.
+// one side only is copied only if it is newer than every delete the other
+// side may have forgotten (`*_forgotten`: Tombstones::forgotten_version):
+// otherwise that side may have deleted it with a tombstone since dropped,
+// and copying would bring the delete back. So
+// anti-entropy acts on evidence only (a cache may also just have evicted
+// the key, which needs no repair), whatever the clocks say.
 enum class ReconcileAction : std::uint8_t { none, push, pull };
 ReconcileAction reconcile_action(const ReconcileEntry* mine, const ReconcileEntry* theirs,
-                                 std::uint64_t now_ms, std::uint64_t recent_ms);
+                                 std::uint64_t mine_forgotten, std::uint64_t theirs_forgotten);
 
 }  // namespace discache::node

@@ -29,6 +29,12 @@ class Tombstones {
 
   std::size_t size() const { return map_.size(); }
 
+  // For anti-entropy: the highest version of a tombstone this set has
+  // forgotten (dropped over the bound, or expired by `now_ms`), 0 if none.
+  // A value older than it that this shard lacks may have been deleted
+  // here; a newer one was not. O(expired tombstones not yet swept).
+  std::uint64_t forgotten_version(std::uint64_t now_ms) const;
+
   // For anti-entropy's digests: calls visit(key, version) for every live
   // tombstone, in no particular order. Read-only, O(size()) in one go.
   template <typename Visit>
@@ -58,6 +64,7 @@ class Tombstones {
   // Insertion order = expiry order (one TTL for all); entries whose map
   // record was replaced or erased are skipped when they reach the front.
   std::deque<std::pair<std::string, std::uint64_t>> order_;
+  std::uint64_t forgotten_ = 0;
 };
 
 }  // namespace discache::node

@@ -124,28 +124,46 @@ TEST_CASE("only keys both nodes own count") {
   CHECK(reconcile_ring_id({"ab", "c"}, 2) != reconcile_ring_id({"a", "bc"}, 2));
 }
 
-TEST_CASE("the newer side wins; a value on one side only is copied only while recent") {
-  const std::uint64_t recent = 45'000;
+TEST_CASE(
+    "the newer side wins; a value on one side only is copied only past the other's "
+    "forgotten deletes") {
   ReconcileEntry old_value{"k", version_at(1000), false};
   ReconcileEntry new_value{"k", version_at(10), false};
   ReconcileEntry tombstone{"k", version_at(5), true};
-  ReconcileEntry ancient{"k", version_at(100'000), false};
-  CHECK(reconcile_action(&new_value, &old_value, kNow, recent) == ReconcileAction::push);
-  CHECK(reconcile_action(&old_value, &new_value, kNow, recent) == ReconcileAction::pull);
-  CHECK(reconcile_action(&new_value, &new_value, kNow, recent) == ReconcileAction::none);
-  CHECK(reconcile_action(&tombstone, &new_value, kNow, recent) == ReconcileAction::push);
-  CHECK(reconcile_action(&new_value, &tombstone, kNow, recent) == ReconcileAction::pull);
-  CHECK(reconcile_action(&new_value, nullptr, kNow, recent) == ReconcileAction::push);
-  CHECK(reconcile_action(nullptr, &new_value, kNow, recent) == ReconcileAction::pull);
-  CHECK(reconcile_action(nullptr, &tombstone, kNow, recent) == ReconcileAction::pull);
-  // Old enough that the other side may have deleted it and forgotten the
-  // tombstone: left alone, in either direction.
-  CHECK(reconcile_action(&ancient, nullptr, kNow, recent) == ReconcileAction::none);
-  CHECK(reconcile_action(nullptr, &ancient, kNow, recent) == ReconcileAction::none);
-  // Stamped by a clock far ahead: it would look recent for too long.
-  ReconcileEntry from_ahead{"k", version_at(0) + (std::uint64_t{3'600'000'000} << 14), false};
-  CHECK(reconcile_action(&from_ahead, nullptr, kNow, recent) == ReconcileAction::none);
-  CHECK(reconcile_action(&from_ahead, &old_value, kNow, recent) == ReconcileAction::push);
+  const std::uint64_t none_forgotten = 0;
+  CHECK(reconcile_action(&new_value, &old_value, 0, 0) == ReconcileAction::push);
+  CHECK(reconcile_action(&old_value, &new_value, 0, 0) == ReconcileAction::pull);
+  CHECK(reconcile_action(&new_value, &new_value, 0, 0) == ReconcileAction::none);
+  CHECK(reconcile_action(&tombstone, &new_value, 0, 0) == ReconcileAction::push);
+  CHECK(reconcile_action(&new_value, &tombstone, 0, 0) == ReconcileAction::pull);
+  CHECK(reconcile_action(&new_value, nullptr, 0, none_forgotten) == ReconcileAction::push);
+  CHECK(reconcile_action(nullptr, &new_value, none_forgotten, 0) == ReconcileAction::pull);
+  // A tombstone goes across whatever the other side forgot.
+  CHECK(reconcile_action(nullptr, &tombstone, version_at(0), 0) == ReconcileAction::pull);
+  CHECK(reconcile_action(&tombstone, nullptr, 0, version_at(0)) == ReconcileAction::push);
+  // The side without the value forgot a delete newer than it: that delete
+  // may have removed it, so it is left alone, in either direction.
+  const std::uint64_t forgot_newer = version_at(500);
+  CHECK(reconcile_action(&old_value, nullptr, 0, forgot_newer) == ReconcileAction::none);
+  CHECK(reconcile_action(nullptr, &old_value, forgot_newer, 0) == ReconcileAction::none);
+  // A value newer than anything forgotten is copied, however old it is.
+  CHECK(reconcile_action(&old_value, nullptr, 0, version_at(2000)) == ReconcileAction::push);
+}
+
+TEST_CASE("a forgotten tombstone raises the watermark: expired or dropped over the bound") {
+  Tombstones t(/*ttl_ms=*/1000, /*max_entries=*/2);
+  CHECK(t.forgotten_version(0) == 0);
+  t.add("a", 7, 0);
+  t.add("b", 5, 10);
+  CHECK(t.forgotten_version(500) == 0);
+  CHECK(t.forgotten_version(1005) == 7);  // "a" expired, not yet swept
+  t.add("c", 3, 20);                      // over the bound: "a" goes
+  CHECK(t.forgotten_version(30) == 7);
+  t.sweep(2000, 10);
+  CHECK(t.forgotten_version(2000) == 7);
+  t.add("d", 9, 2000);
+  t.sweep(3001, 10);
+  CHECK(t.forgotten_version(3001) == 9);
 }
 
 TEST_CASE("exactly one node of each pair starts the exchange, about half each") {

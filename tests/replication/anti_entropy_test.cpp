@@ -121,6 +121,13 @@ TEST_CASE("a write that reached one owner only reaches the other within the peri
   REQUIRE(direct.write(pair.b->address(), fresh, &value, fresh_version) ==
           discache::wire::Status::OK);
   lost.push_back({fresh, pair.a, fresh_version});
+  // A copy a handoff dropped: an old value (written an hour ago) on one
+  // owner only. No delete was forgotten on the other, so it is copied.
+  auto old_key = keys_owned_by(*client, pair.b->name(), pair.a->name(), 1, "old").front();
+  const std::uint64_t hour_ago = fresh_version - (std::uint64_t{3'600'000'000} << 14);
+  REQUIRE(direct.write(pair.a->address(), old_key, &value, hour_ago) ==
+          discache::wire::Status::OK);
+  lost.push_back({old_key, pair.b, hour_ago});
 
   for (const auto& l : lost) {
     expect_converges(direct, *l.missed, l.key, true, l.version, *cluster);
