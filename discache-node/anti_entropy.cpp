@@ -23,11 +23,12 @@ constexpr std::size_t kScanChunk = 4096;
 // differing buckets take several rounds. The callee collects entries for
 // as many buckets as its average bucket size says fit.
 constexpr std::size_t kMaxEntryBytes = 2 << 20;
-// Repair batches: ops per push, and keys per pull (values up to
-// --max-value-bytes each must fit one answer).
+// Repair batches: ops and bytes per push; keys per pull, fewer when values
+// may be large (an answer over the 64 MiB reader limit would end the link).
 constexpr std::size_t kPushOps = 256;
 constexpr std::size_t kPushBytes = 4 << 20;
 constexpr std::size_t kPullKeys = 32;
+constexpr std::size_t kPullBytes = 16 << 20;
 constexpr auto kCallTimeout = 60 * kj::SECONDS;
 
 bool serving(MemberState state) {
@@ -566,7 +567,10 @@ kj::Promise<void> AntiEntropy::pull(std::shared_ptr<Exchange> ex, std::size_t be
   if (begin >= ex->pull.size()) {
     return kj::READY_NOW;
   }
-  const std::size_t end = std::min(ex->pull.size(), begin + kPullKeys);
+  const StoreLimits& limits = ctx_.store.limits();
+  const std::size_t largest = limits.max_key_bytes + limits.max_value_bytes + 64;
+  const std::size_t keys = std::clamp<std::size_t>(kPullBytes / largest, 1, kPullKeys);
+  const std::size_t end = std::min(ex->pull.size(), begin + keys);
   auto request = ex->node.batchRequest();
   auto ops = request.initOps(static_cast<unsigned>(end - begin));
   for (std::size_t i = begin; i < end; ++i) {
