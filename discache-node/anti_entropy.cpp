@@ -163,6 +163,10 @@ std::size_t entry_bytes(const ReconcileEntry& e) {
 
 // ---- the callee ---------------------------------------------------------------
 
+// TODO(security): any caller holding the cookie may call reconcile, and
+// each call scans the store once; peers call it once per interval, but
+// nothing stops a client from calling it in a loop. A per-caller limit
+// (one running, one per interval) would bound that.
 kj::Promise<void> answer_reconcile(
     NodeLoop& loop,
     capnp::CallContext<wire::Node::ReconcileParams, wire::Node::ReconcileResults> context) {
