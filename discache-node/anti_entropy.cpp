@@ -11,6 +11,7 @@
 
 #include "node_clock.h"
 #include "reconcile_digest.h"
+#include "task_failures.h"
 #include "wire_text.h"
 
 namespace discache::node {
@@ -327,7 +328,13 @@ struct AntiEntropy::Exchange {
 };
 
 AntiEntropy::AntiEntropy(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer, kj::Duration interval)
-    : loop_(loop), ctx_(loop.node()), peers_(peers), timer_(timer), interval_(interval) {}
+    : loop_(loop),
+      ctx_(loop.node()),
+      peers_(peers),
+      timer_(timer),
+      interval_(interval),
+      errors_(kj::heap<LogTaskFailures>("anti-entropy exchange failed")),
+      tasks_(*errors_) {}
 
 kj::Promise<void> AntiEntropy::run() {
   return timer_.afterDelay(interval_)
@@ -349,7 +356,7 @@ kj::Promise<void> AntiEntropy::round() {
   r->replicas = cluster_replicas(ctx_);
   // Each pair once per interval, started by one of the two.
   for (const auto& name : r->serving) {
-    if (name != ctx_.name() && starts_reconcile(ctx_.name(), name)) {
+    if (name != ctx_.name() && starts_reconcile(ctx_.name(), name) && !busy_.contains(name)) {
       r->peers.push_back(name);
     }
   }
@@ -362,14 +369,20 @@ kj::Promise<void> AntiEntropy::round() {
   }
   return digest_all(loop_, r->scope, kReconcileBuckets).then([this, r](DigestTable table) {
     r->digests = std::move(table);
-    return exchange(r, 0);
+    // All peers at once, and the round ends without waiting for them: a
+    // peer that is frozen (it answers nothing until the exchange times out)
+    // must hold up neither the others nor the next round, since every pair
+    // has to meet within the tombstone lifetime. Each exchange loads a
+    // different peer; this node's own scans for them interleave on its loops.
+    for (std::size_t row = 0; row < r->peers.size(); ++row) {
+      const std::string& peer = r->peers[row];
+      busy_.insert(peer);
+      tasks_.add(exchange(r, row).attach(kj::defer([this, peer]() { busy_.erase(peer); })));
+    }
   });
 }
 
 kj::Promise<void> AntiEntropy::exchange(std::shared_ptr<Round> r, std::size_t row) {
-  if (row == r->peers.size()) {
-    return kj::READY_NOW;
-  }
   auto ex = std::make_shared<Exchange>();
   ex->round = r;
   ex->row = row;
@@ -381,7 +394,7 @@ kj::Promise<void> AntiEntropy::exchange(std::shared_ptr<Round> r, std::size_t ro
     }
   }
   if (member == nullptr) {
-    return exchange(r, row + 1);
+    return kj::READY_NOW;
   }
   auto call = peers_.link(*member).then([this, ex](wire::Node::Client node) {
     ex->node = node;
@@ -446,8 +459,7 @@ kj::Promise<void> AntiEntropy::exchange(std::shared_ptr<Round> r, std::size_t ro
             }
             std::cerr << "discache-node[" << ctx_.name() << "]: anti-entropy with " << ex->peer
                       << " failed: " << e.getDescription().cStr() << std::endl;
-          })
-      .then([this, r, row]() { return exchange(r, row + 1); });
+          });
 }
 
 kj::Promise<void> AntiEntropy::repair(std::shared_ptr<Exchange> ex) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,14 +23,17 @@ namespace discache::node {
 //
 // Every `interval`, this node reconciles with each serving peer it starts
 // exchanges with (starts_reconcile: one node of each pair, so each pair
-// exchanges once per interval and each node starts about half): one scan of the store makes a
-// digest per key-hash bucket per peer over the keys both own (items and tombstones); Node.reconcile
-// sends a peer its row and gets back the buckets that differ, with the peer's (key, version,
-// deleted) entries in a bounded number of them; this node then pushes what it has newer (versioned
-// puts with the remaining TTL, versioned deletes) and pulls what the peer has newer (a get batch,
-// applied here with the peer's version). Every repair is a versioned write, so a repair that
-// crosses a newer client write is refused as stale. See docs/design.md, "Anti-entropy", for the
-// choices and their cost.
+// exchanges once per interval and each node starts about half), all at
+// once: one scan of the store makes a digest per key-hash bucket per peer
+// over the keys both own (items and tombstones); Node.reconcile sends a
+// peer its row and gets back the buckets that differ, with the peer's
+// (key, version, deleted) entries in a bounded number of them; this node
+// then pushes what it has newer (versioned puts with the remaining TTL,
+// versioned deletes) and pulls what the peer has newer (a get batch,
+// applied here with the peer's version). Every repair is a versioned
+// write, so a repair that crosses a newer client write is refused as
+// stale. See docs/design.md, "Anti-entropy", for the choices and their
+// cost.
 class AntiEntropy {
  public:
   AntiEntropy(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer, kj::Duration interval);
@@ -42,8 +46,13 @@ class AntiEntropy {
   struct Round;
   struct Exchange;
   struct RepairOp;
+  // Digests the store for the peers this node starts exchanges with and
+  // that have none running, then starts those exchanges (in tasks_) and
+  // resolves: a slow or frozen peer holds up neither the others nor the
+  // next round.
   kj::Promise<void> round();
-  // Reconciles with the round's peer `row`, then with the rest.
+  // Reconciles with the round's peer `row`; never fails (a failure is
+  // logged, and the next round tries again).
   kj::Promise<void> exchange(std::shared_ptr<Round> round, std::size_t row);
   // Compares the peer's entries with this node's and writes the newer side
   // to the older: pushes, then local writes, then pulls.
@@ -62,6 +71,9 @@ class AntiEntropy {
   // Per peer: the bucket the next exchange starts at, so buckets that stay
   // different (one side evicted a key) do not starve the others.
   std::map<std::string, std::uint32_t> next_bucket_;
+  std::set<std::string> busy_;  // peers with an exchange running
+  kj::Own<kj::TaskSet::ErrorHandler> errors_;
+  kj::TaskSet tasks_;  // the exchanges; last, so it goes first
 };
 
 // The callee's side of Node.reconcile, on the connection's loop: digests

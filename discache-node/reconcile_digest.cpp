@@ -45,13 +45,6 @@ std::uint64_t reconcile_ring_id(const std::vector<std::string>& serving, std::si
   return id;
 }
 
-bool starts_reconcile(const std::string& self, const std::string& peer) {
-  const bool self_first = self < peer;
-  const std::string pair = self_first ? self + '\0' + peer : peer + '\0' + self;
-  const bool first_starts = (XXH3_64bits(pair.data(), pair.size()) & 1) == 0;
-  return self_first == first_starts;
-}
-
 std::shared_ptr<const ReconcileScope> ReconcileScope::make(const std::vector<std::string>& serving,
                                                            std::size_t replicas,
                                                            const std::string& self,

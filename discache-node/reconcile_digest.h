@@ -12,6 +12,7 @@
 
 #include "hash_ring.h"
 #include "key_hash.h"
+#include "reconcile_pairs.h"
 #include "shard_state.h"
 
 namespace discache::node {
@@ -41,11 +42,6 @@ struct ReconcileScope {
 
 // Names the ring and N a scope is built from: equal ids, equal shared sets.
 std::uint64_t reconcile_ring_id(const std::vector<std::string>& serving, std::size_t replicas);
-
-// Whether `self` starts the exchange with `peer` (else the peer does): one
-// of each pair, chosen by a hash of the two names so that each node starts
-// about half of its exchanges and answers the other half.
-bool starts_reconcile(const std::string& self, const std::string& peer);
 
 // The bucket of a key (from the node's key hash, the same on every node).
 inline std::uint32_t reconcile_bucket(KeyHash hash, std::uint32_t buckets) {

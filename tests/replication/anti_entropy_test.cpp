@@ -8,12 +8,16 @@
 // each owner directly what version it holds.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "direct_nodes.h"
 #include "local_cluster.h"
+#include "reconcile_pairs.h"
 #include "version_clock.h"
 #include "wait_until.h"
 
@@ -125,8 +129,7 @@ TEST_CASE("a write that reached one owner only reaches the other within the peri
   // owner only. No delete was forgotten on the other, so it is copied.
   auto old_key = keys_owned_by(*client, pair.b->name(), pair.a->name(), 1, "old").front();
   const std::uint64_t hour_ago = fresh_version - (std::uint64_t{3'600'000'000} << 14);
-  REQUIRE(direct.write(pair.a->address(), old_key, &value, hour_ago) ==
-          discache::wire::Status::OK);
+  REQUIRE(direct.write(pair.a->address(), old_key, &value, hour_ago) == discache::wire::Status::OK);
   lost.push_back({old_key, pair.b, hour_ago});
 
   for (const auto& l : lost) {
@@ -248,5 +251,64 @@ TEST_CASE("exchanges during a client's overwrites and deletes never bring back a
         CHECK(held.value == last[i]);
       }
     }
+  }
+}
+
+// A frozen co-owner answers nothing until an exchange with it times out
+// (60 s); meanwhile the node that started that exchange keeps reconciling
+// with its other peers, round after round.
+TEST_CASE("a frozen co-owner holds up no other exchange") {
+  // Names where one node (the starter) starts exchanges with both others,
+  // and the one to freeze sorts first, so a round that went peer by peer
+  // would wait on it before reaching the healthy one.
+  std::string prefix;
+  std::string starter;
+  std::string frozen_name;
+  std::string healthy_name;
+  for (int i = 0; i < 100 && prefix.empty(); ++i) {
+    const std::string p = "fz" + std::to_string(i);
+    const std::vector<std::string> names{p + "-0", p + "-1", p + "-2"};
+    for (std::size_t s = 0; s < 3 && prefix.empty(); ++s) {
+      const auto& a = names[(s + 1) % 3];
+      const auto& b = names[(s + 2) % 3];
+      if (discache::node::starts_reconcile(names[s], a) &&
+          discache::node::starts_reconcile(names[s], b)) {
+        prefix = p;
+        starter = names[s];
+        frozen_name = std::min(a, b);
+        healthy_name = std::max(a, b);
+      }
+    }
+  }
+  REQUIRE_FALSE(prefix.empty());
+  ClusterOptions options = options_with_anti_entropy();
+  options.name_prefix = prefix;
+  // The frozen node stays suspect, so it stays in the ring and in the
+  // starter's rounds, for the whole test.
+  options.node_args.insert(options.node_args.end(),
+                           {"--suspect-after", "1s", "--dead-after", "10m"});
+  auto cluster = LocalCluster::start(options);
+  REQUIRE_MESSAGE(cluster, cluster.error());
+  auto client = cluster->connect_client();
+  REQUIRE(client);
+  DirectNodes direct;
+  NodeProcess* from = cluster->find(starter);
+  NodeProcess* frozen = cluster->find(frozen_name);
+  NodeProcess* healthy = cluster->find(healthy_name);
+  REQUIRE(from != nullptr);
+  REQUIRE(frozen != nullptr);
+  REQUIRE(healthy != nullptr);
+  REQUIRE(frozen->send_signal(SIGSTOP));
+  auto thaw = std::unique_ptr<NodeProcess, void (*)(NodeProcess*)>(
+      frozen, [](NodeProcess* node) { node->send_signal(SIGCONT); });
+  discache::VersionClock clock(79);
+  // Several writes over a few periods, so some land after a round whose
+  // exchange with the frozen node is still waiting.
+  auto keys = keys_owned_by(*client, starter, healthy_name, 3, "frozen");
+  for (const auto& key : keys) {
+    const std::string value = "while one is frozen";
+    const std::uint64_t version = clock.next();
+    REQUIRE(direct.write(from->address(), key, &value, version) == discache::wire::Status::OK);
+    expect_converges(direct, *healthy, key, true, version, *cluster);
   }
 }
