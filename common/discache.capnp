@@ -123,6 +123,12 @@ struct Stats {
   crossThreadHops @22 :UInt64; # cross-thread jobs that carried them (ops/hops = batching)
   unownedSweeps @23 :UInt64;   # completed looks for copies of keys this node does not own
   unownedDropped @24 :UInt64;  # such copies dropped (see --unowned-grace)
+  # Anti-entropy (docs/design.md, Replication): digest exchanges this node
+  # started and finished, keys they repaired (on either side), and the bytes
+  # of the messages they sent and received.
+  antiEntropyRounds @25 :UInt64;
+  antiEntropyRepaired @26 :UInt64;
+  antiEntropyBytes @27 :UInt64;
 }
 
 interface Node {
@@ -157,6 +163,31 @@ interface Node {
   # coalescing changes that happen meanwhile) until `handle` is dropped or the
   # connection ends.
   watch @9 (watcher :MemberWatcher) -> (handle :WatchHandle, list :MemberList);
+
+  # Anti-entropy between co-owners (peer nodes only; docs/design.md,
+  # Replication). `from` sends, for the keys both nodes own (among the first
+  # N owners under the ring of serving nodes; `ringId` hashes those names
+  # and N), one digest per key-hash bucket
+  # (digests.size() buckets, a power of two). The callee answers with its own
+  # ringId; when they match, with how many buckets differ and, for at most
+  # `maxBuckets` of them taken in order from `firstBucket` (wrapping), the
+  # bucket ids and every (key, version, deleted) it holds in them, and
+  # `forgotten`: the newest version of a delete it may no longer remember (a
+  # tombstone it dropped), below which a value it lacks may have been
+  # deleted there. The caller then pushes what it has newer
+  # and pulls what the callee has newer with ordinary versioned batch ops.
+  reconcile @11 (from :Text, ringId :UInt64, digests :List(UInt64), firstBucket :UInt32,
+                 maxBuckets :UInt32)
+      -> (ringId :UInt64, differing :UInt32, buckets :List(UInt32),
+          entries :List(ReconcileEntry), forgotten :UInt64);
+  # @12 is reserved for anti-entropy too.
+}
+
+# What a node holds for one key, as anti-entropy compares it.
+struct ReconcileEntry {
+  key @0 :Data;
+  version @1 :UInt64;
+  deleted @2 :Bool;  # a live tombstone, not a value
 }
 
 interface MemberWatcher {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "anti_entropy.h"
 #include "cookie.h"
 #include "cross_thread_queue.h"
 #include "discovery.h"
@@ -124,6 +125,13 @@ class NodeMain {
                           "transition window, 30 s by default, and may learn of the change "
                           "late); then they are dropped, so a stale copy can never outlive a "
                           "delete (default 60s).")
+        .addOptionWithArg({"anti-entropy-interval"}, KJ_BIND_METHOD(*this, set_anti_entropy),
+                          "<duration>",
+                          "How often each pair of nodes that own keys in common compares "
+                          "digests of them and copies the newer side to the older, so a "
+                          "replica that missed writes or deletes converges without a read "
+                          "(default 30s: a pair must meet within the 60 s tombstone "
+                          "lifetime; 0 turns it off). Give every node the same value.")
         .addOptionWithArg({"max-key-bytes"}, KJ_BIND_METHOD(*this, set_max_key), "<bytes>",
                           "Largest key accepted (default 1024).")
         .addOptionWithArg({"max-value-bytes"}, KJ_BIND_METHOD(*this, set_max_value), "<bytes>",
@@ -302,6 +310,15 @@ class NodeMain {
     return set_duration(arg, unowned_grace_, "--unowned-grace");
   }
 
+  kj::MainBuilder::Validity set_anti_entropy(kj::StringPtr arg) {
+    auto ms = parse_duration_ms(arg.cStr());
+    if (!ms || *ms > 3'600'000) {
+      return "--anti-entropy-interval wants a duration up to 1h, such as 30s (0: off)";
+    }
+    anti_entropy_interval_ = std::chrono::milliseconds(*ms);
+    return true;
+  }
+
   kj::MainBuilder::Validity set_max_connections(kj::StringPtr arg) {
     auto n = parse_count(arg);
     if (!n || *n < 1 || *n > 1'000'000) {
@@ -458,6 +475,8 @@ class NodeMain {
           [&discovered](Endpoint found) { discovered.push(std::move(found)); });
     }
     Rebalancer rebalancer(main_loop, peers, io.provider->getTimer(), to_kj(unowned_grace_));
+    AntiEntropy anti_entropy(main_loop, peers, io.provider->getTimer(),
+                             to_kj(anti_entropy_interval_));
     ctx.on_membership_change = [&rebalancer, &main_loop]() {
       rebalancer.membership_changed();
       main_loop.broadcast_members();
@@ -494,6 +513,9 @@ class NodeMain {
                     .exclusiveJoin(run_expiry_sweeper(main_loop.shard(), io.provider->getTimer(),
                                                       SweepSchedule{}, &node_now_ms))
                     .exclusiveJoin(join_discovered(discovered, gossip))
+                    .exclusiveJoin(anti_entropy_interval_.count() > 0
+                                       ? anti_entropy.run()
+                                       : kj::Promise<void>(kj::NEVER_DONE))
                     .eagerlyEvaluate([](kj::Exception&& e) {
                       KJ_LOG(ERROR, "node stopped serving", e.getDescription());
                     });
@@ -585,6 +607,7 @@ class NodeMain {
   std::chrono::milliseconds drain_timeout_{30000};
   std::chrono::milliseconds unowned_grace_{60000};
   std::chrono::milliseconds forget_after_stall_{1000};
+  std::chrono::milliseconds anti_entropy_interval_{30000};  // 0: off
   bool coalesce_ = true;
   std::optional<std::string> cookie_file_;
   std::string cookie_;

@@ -33,6 +33,11 @@ struct ControlCounters {
   bool handoff_pending = false;     // a handoff is running
   std::uint64_t unowned_sweeps = 0;   // completed looks for unowned copies
   std::uint64_t unowned_dropped = 0;  // copies of keys this node does not own, dropped
+  // Anti-entropy exchanges this node started and finished, keys they
+  // repaired (either side), bytes of their messages both ways.
+  std::uint64_t anti_entropy_rounds = 0;
+  std::uint64_t anti_entropy_repaired = 0;
+  std::uint64_t anti_entropy_bytes = 0;
 };
 
 // Any loop: counted where connections arrive, read by stats().

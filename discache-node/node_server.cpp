@@ -11,6 +11,7 @@
 #include <optional>
 #include <utility>
 
+#include "anti_entropy.h"
 #include "coalescing_stream.h"
 #include "connection_guard.h"
 #include "cookie.h"
@@ -205,6 +206,12 @@ class NodeImpl final : public wire::Node::Server {
     });
   }
 
+  // Anti-entropy from a co-owner (anti_entropy.h): digests, then entries.
+  kj::Promise<void> reconcile(ReconcileContext context) override {
+    ++loop_.shard().counters.calls;
+    return answer_reconcile(loop_, context);
+  }
+
   kj::Promise<void> watch(WatchContext context) override {
     // Subscribed here (the watcher is this connection's capability); loop 0
     // sends this loop every later list.
@@ -302,6 +309,9 @@ class NodeImpl final : public wire::Node::Server {
     s.setHandoffPending(control.handoff_pending);
     s.setUnownedSweeps(control.unowned_sweeps);
     s.setUnownedDropped(control.unowned_dropped);
+    s.setAntiEntropyRounds(control.anti_entropy_rounds);
+    s.setAntiEntropyRepaired(control.anti_entropy_repaired);
+    s.setAntiEntropyBytes(control.anti_entropy_bytes);
     s.setThreads(static_cast<std::uint32_t>(node.loop_count()));
     s.setCrossThreadOps(total.counters.cross_loop_ops);
     s.setCrossThreadHops(total.counters.cross_loop_hops);

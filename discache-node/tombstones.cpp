@@ -1,5 +1,7 @@
 #include "tombstones.h"
 
+#include <algorithm>
+
 namespace discache::node {
 
 void Tombstones::add(std::string_view key, std::uint64_t version, std::uint64_t now_ms) {
@@ -18,6 +20,7 @@ void Tombstones::add(std::string_view key, std::uint64_t version, std::uint64_t 
     auto& [old_key, old_expires] = order_.front();
     auto found = map_.find(old_key);
     if (found != map_.end() && found->second.expires_ms == old_expires) {
+      forgotten_ = std::max(forgotten_, found->second.version);
       map_.erase(found);
     }
     order_.pop_front();
@@ -39,6 +42,20 @@ void Tombstones::erase(std::string_view key) {
   }
 }
 
+std::uint64_t Tombstones::forgotten_version(std::uint64_t now_ms) const {
+  std::uint64_t forgotten = forgotten_;
+  for (const auto& [key, expires] : order_) {
+    if (expires > now_ms) {
+      break;  // insertion order is expiry order
+    }
+    auto found = map_.find(key);
+    if (found != map_.end() && found->second.expires_ms == expires) {
+      forgotten = std::max(forgotten, found->second.version);
+    }
+  }
+  return forgotten;
+}
+
 void Tombstones::sweep(std::uint64_t now_ms, std::size_t max) {
   for (std::size_t i = 0; i < max && !order_.empty(); ++i) {
     auto& [key, expires] = order_.front();
@@ -47,6 +64,7 @@ void Tombstones::sweep(std::uint64_t now_ms, std::size_t max) {
     }
     auto found = map_.find(key);
     if (found != map_.end() && found->second.expires_ms == expires) {
+      forgotten_ = std::max(forgotten_, found->second.version);
       map_.erase(found);
     }
     order_.pop_front();

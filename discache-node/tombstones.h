@@ -29,6 +29,23 @@ class Tombstones {
 
   std::size_t size() const { return map_.size(); }
 
+  // For anti-entropy: the highest version of a tombstone this set has
+  // forgotten (dropped over the bound, or expired by `now_ms`), 0 if none.
+  // A value older than it that this shard lacks may have been deleted
+  // here; a newer one was not. O(expired tombstones not yet swept).
+  std::uint64_t forgotten_version(std::uint64_t now_ms) const;
+
+  // For anti-entropy's digests: calls visit(key, version) for every live
+  // tombstone, in no particular order. Read-only, O(size()) in one go.
+  template <typename Visit>
+  void visit_live(std::uint64_t now_ms, Visit&& visit) const {
+    for (const auto& [key, entry] : map_) {
+      if (entry.expires_ms > now_ms) {
+        visit(std::string_view(key), entry.version);
+      }
+    }
+  }
+
  private:
   struct Entry {
     std::uint64_t version;
@@ -47,6 +64,7 @@ class Tombstones {
   // Insertion order = expiry order (one TTL for all); entries whose map
   // record was replaced or erased are skipped when they reach the front.
   std::deque<std::pair<std::string, std::uint64_t>> order_;
+  std::uint64_t forgotten_ = 0;
 };
 
 }  // namespace discache::node

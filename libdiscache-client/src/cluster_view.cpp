@@ -404,6 +404,9 @@ void ClusterView::collect_stats(std::move_only_function<void(std::vector<NodeSta
           out.cross_thread_hops = s.getCrossThreadHops();
           out.unowned_sweeps = s.getUnownedSweeps();
           out.unowned_dropped = s.getUnownedDropped();
+          out.anti_entropy_rounds = s.getAntiEntropyRounds();
+          out.anti_entropy_repaired = s.getAntiEntropyRepaired();
+          out.anti_entropy_bytes = s.getAntiEntropyBytes();
           out.memory_used = s.getMemoryUsed();
           out.memory_limit = s.getMemoryLimit();
           out.rss_bytes = s.getRssBytes();

@@ -89,6 +89,9 @@ struct StatsRow {
   crossThreadHops @24 :Float64;  # cross-thread jobs that carried them
   unownedSweeps @25 :Float64;    # looks for copies of keys the node does not own
   unownedDropped @26 :Float64;   # such copies dropped (--unowned-grace)
+  antiEntropyRounds @27 :Float64;    # digest exchanges started and finished
+  antiEntropyRepaired @28 :Float64;  # keys they repaired, on either side
+  antiEntropyBytes @29 :Float64;     # their messages, both ways
 }
 
 struct StatsOutput {

@@ -558,6 +558,9 @@ class CtlMain {
         r.setCrossThreadHops(static_cast<double>(s.cross_thread_hops));
         r.setUnownedSweeps(static_cast<double>(s.unowned_sweeps));
         r.setUnownedDropped(static_cast<double>(s.unowned_dropped));
+        r.setAntiEntropyRounds(static_cast<double>(s.anti_entropy_rounds));
+        r.setAntiEntropyRepaired(static_cast<double>(s.anti_entropy_repaired));
+        r.setAntiEntropyBytes(static_cast<double>(s.anti_entropy_bytes));
         r.setMemoryUsed(static_cast<double>(s.memory_used));
         r.setMemoryLimit(static_cast<double>(s.memory_limit));
         r.setRssBytes(static_cast<double>(s.rss_bytes));

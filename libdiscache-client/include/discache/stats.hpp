@@ -38,6 +38,12 @@ struct NodeStats {
   // and such copies dropped (discache-node --unowned-grace).
   std::uint64_t unowned_sweeps = 0;
   std::uint64_t unowned_dropped = 0;
+  // Anti-entropy (discache-node --anti-entropy-interval): digest exchanges
+  // the node started and finished, keys they repaired on either side, and
+  // the bytes of their messages both ways.
+  std::uint64_t anti_entropy_rounds = 0;
+  std::uint64_t anti_entropy_repaired = 0;
+  std::uint64_t anti_entropy_bytes = 0;
   // Memory: `bytes` counts keys and values; memory_used adds item headers and
   // the index and never exceeds memory_limit (the node's --memory).
   std::uint64_t memory_used = 0;
