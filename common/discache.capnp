@@ -121,6 +121,20 @@ struct Stats {
   crossThreadHops @22 :UInt64; # cross-thread jobs that carried them (ops/hops = batching)
   unownedSweeps @23 :UInt64;   # completed looks for copies of keys this node does not own
   unownedDropped @24 :UInt64;  # such copies dropped (see --unowned-grace)
+  # @25-@29: issue 14's fields (another branch); placeholders so ordinals stay
+  # contiguous here. On merge, keep that branch's @25-@29 and drop these.
+  reserved25 @25 :UInt64;
+  reserved26 @26 :UInt64;
+  reserved27 @27 :UInt64;
+  reserved28 @28 :UInt64;
+  reserved29 @29 :UInt64;
+  # The in-flight budget (--in-flight-budget): bytes held outside the arena
+  # for clients (requests being read or run, answers not yet written).
+  inFlightBudget @30 :UInt64;  # the limit
+  inFlightBytes @31 :UInt64;   # in use now
+  inFlightPeak @32 :UInt64;    # the most ever in use (answers may pass the limit)
+  readPauses @33 :UInt64;      # times a connection's read waited for room
+  refusedFrames @34 :UInt64;   # messages refused: larger than the budget can hold
 }
 
 interface Node {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "connection_limits.h"
+#include "in_flight_budget.h"
 #include "member_table.h"
 #include "node_clock.h"
 #include "shard_state.h"
@@ -81,6 +82,9 @@ struct NodeContext {
   std::uint64_t max_connections = 10000;
   // What each connection may hold (--idle-timeout, --max-calls-in-flight).
   ConnectionLimits connection_limits;
+  // Bytes held outside the arena for clients, over all loops
+  // (--in-flight-budget; its limit is set before any loop serves).
+  InFlightBudget in_flight_budget;
   // The loops, by index, once each has started (NodeLoop registers itself);
   // a loop's object is only used on its own thread, through its executor.
   std::vector<NodeLoop*> loops;

@@ -89,6 +89,11 @@ struct StatsRow {
   crossThreadHops @24 :Float64;  # cross-thread jobs that carried them
   unownedSweeps @25 :Float64;    # looks for copies of keys the node does not own
   unownedDropped @26 :Float64;   # such copies dropped (--unowned-grace)
+  inFlightBudget @27 :Float64;   # the node's --in-flight-budget
+  inFlightBytes @28 :Float64;    # bytes of it in use now
+  inFlightPeak @29 :Float64;     # the most in use so far
+  readPauses @30 :Float64;       # reads that waited for room in it
+  refusedFrames @31 :Float64;    # requests refused as larger than it can hold
 }
 
 struct StatsOutput {
