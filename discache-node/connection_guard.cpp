@@ -46,14 +46,13 @@ std::string short_reason(const kj::Exception& e) {
 
 ConnectionGuard::ConnectionGuard(kj::AsyncIoStream& stream, kj::Maybe<CoalescingStream&> coalescing,
                                  const ConnectionLimits& limits, kj::Timer& timer, LimitLog& log,
-                                 BudgetQueue& budget, std::string peer)
+                                 const std::shared_ptr<BudgetQueue>& budget, std::string peer)
     : stream_(stream),
       inner_(stream),
       coalescing_(coalescing),
       limits_(limits),
       timer_(timer),
       log_(log),
-      budget_(budget),
       share_(std::make_shared<ConnectionShare>(budget)),
       peer_(std::move(peer)),
       last_progress_(timer.now()),
@@ -222,7 +221,7 @@ kj::Promise<kj::Own<capnp::MessageReader>> ConnectionGuard::read_body(
     words += size;
   }
   const std::uint64_t bytes = words * sizeof(capnp::word);
-  InFlightBudget& budget = budget_.budget();
+  InFlightBudget& budget = share_->budget();
   if (words > options.traversalLimitInWords) {
     // Cap'n Proto's own words, which the log has always shown.
     refuse(LimitKind::bad_message,

@@ -44,7 +44,7 @@ class ConnectionGuard final : public capnp::MessageStream {
   // `budget`: this loop's queue for the node's in-flight budget.
   ConnectionGuard(kj::AsyncIoStream& stream, kj::Maybe<CoalescingStream&> coalescing,
                   const ConnectionLimits& limits, kj::Timer& timer, LimitLog& log,
-                  BudgetQueue& budget, std::string peer);
+                  const std::shared_ptr<BudgetQueue>& budget, std::string peer);
 
   // Resolves (after writing a log line) once no message moved either way
   // for the idle timeout; never if the timeout is zero. The caller ends the
@@ -94,7 +94,6 @@ class ConnectionGuard final : public capnp::MessageStream {
   const ConnectionLimits& limits_;
   kj::Timer& timer_;
   LimitLog& log_;
-  BudgetQueue& budget_;
   std::shared_ptr<ConnectionShare> share_;
   std::string peer_;
   kj::TimePoint last_progress_;

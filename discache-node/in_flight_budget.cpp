@@ -56,14 +56,14 @@ BudgetLease::~BudgetLease() {
 
 // ---- BudgetQueue ---------------------------------------------------------------
 
-BudgetQueue::BudgetQueue(InFlightBudget& budget, kj::Timer& timer)
-    : budget_(budget), timer_(timer), tasks_(errors_) {}
+BudgetQueue::BudgetQueue(std::shared_ptr<InFlightBudget> budget, kj::Timer& timer)
+    : budget_(kj::mv(budget)), timer_(timer), tasks_(errors_) {}
 
 BudgetQueue::~BudgetQueue() = default;
 
 kj::Maybe<BudgetLease> BudgetQueue::try_lease(const std::shared_ptr<ConnectionShare>& share,
                                               std::uint64_t bytes) {
-  if (!budget_.try_take(bytes, share->held())) {
+  if (!budget_->try_take(bytes, share->held())) {
     return nullptr;
   }
   share->note_taken(bytes);
@@ -74,12 +74,12 @@ kj::Promise<BudgetLease> BudgetQueue::take(std::shared_ptr<ConnectionShare> shar
                                            std::uint64_t bytes,
                                            const std::function<void()>& paused) {
   // Nobody ahead, or a small frame (which may pass): try at once, one CAS.
-  if (waiters_.empty() || bytes <= InFlightBudget::small_frame(budget_.limit())) {
+  if (waiters_.empty() || bytes <= InFlightBudget::small_frame(budget_->limit())) {
     KJ_IF_MAYBE (lease, try_lease(share, bytes)) {
       return kj::mv(*lease);
     }
   }
-  budget_.count_pause();
+  budget_->count_pause();
   paused();
   auto paf = kj::newPromiseAndFulfiller<BudgetLease>();
   waiters_.push_back(Waiter{bytes, kj::mv(share), kj::mv(paf.fulfiller)});
@@ -106,7 +106,7 @@ void BudgetQueue::serve_waiters() {
     }
     // In order: once the head cannot go, only small frames (the reserve) may
     // pass it, so a big frame is not starved by a stream of big ones behind.
-    const bool small = it->bytes <= InFlightBudget::small_frame(budget_.limit());
+    const bool small = it->bytes <= InFlightBudget::small_frame(budget_->limit());
     if (!head_blocked || small) {
       KJ_IF_MAYBE (lease, try_lease(it->share, it->bytes)) {
         // The promise owns the lease now: if its read is cancelled before it
@@ -138,12 +138,16 @@ void BudgetQueue::arm_retry() {
 
 kj::Promise<BudgetLease> ConnectionShare::take_request(std::uint64_t bytes,
                                                        const std::function<void()>& paused) {
-  return queue_.take(shared_from_this(), bytes, paused);
+  auto queue = queue_.lock();
+  if (!queue) {
+    return KJ_EXCEPTION(DISCONNECTED, "the node is stopping");
+  }
+  return queue->take(shared_from_this(), bytes, paused);
 }
 
 void ConnectionShare::take_owed(std::uint64_t bytes) {
   held_ += bytes;
-  queue_.budget().take_owed(bytes);
+  budget_->take_owed(bytes);
 }
 
 void ConnectionShare::give_back(std::uint64_t bytes) {
@@ -152,8 +156,10 @@ void ConnectionShare::give_back(std::uint64_t bytes) {
   }
   KJ_ASSERT(bytes <= held_, "a connection gave back more than it held", bytes, held_);
   held_ -= bytes;
-  queue_.budget().give_back(bytes);
-  queue_.room_freed();
+  budget_->give_back(bytes);
+  if (auto queue = queue_.lock()) {
+    queue->room_freed();
+  }
 }
 
 }  // namespace discache::node

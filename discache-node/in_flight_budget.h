@@ -116,11 +116,11 @@ class BudgetQueue {
  public:
   static constexpr kj::Duration kRetry = 5 * kj::MILLISECONDS;
 
-  BudgetQueue(InFlightBudget& budget, kj::Timer& timer);
+  BudgetQueue(std::shared_ptr<InFlightBudget> budget, kj::Timer& timer);
   ~BudgetQueue();
   KJ_DISALLOW_COPY(BudgetQueue);
 
-  InFlightBudget& budget() { return budget_; }
+  const std::shared_ptr<InFlightBudget>& budget() { return budget_; }
   // Resolves to a lease of `bytes` for `share`'s connection once the rule
   // admits them (InFlightBudget::try_take, with the connection's holding at
   // that moment). Waiters are served in order, except that a small frame may
@@ -142,7 +142,7 @@ class BudgetQueue {
   void serve_waiters();
   void arm_retry();
 
-  InFlightBudget& budget_;
+  std::shared_ptr<InFlightBudget> budget_;
   kj::Timer& timer_;
   std::deque<Waiter> waiters_;
   bool retry_armed_ = false;
@@ -153,15 +153,18 @@ class BudgetQueue {
 
 // One event-loop thread only, shared (std::shared_ptr) by a connection's
 // guard, its stream's write queue and every lease of a message it read,
-// since any of them may outlive the others: what one connection holds of
-// the budget, so the rule can pause the heaviest first.
+// since any of them may outlive the others (a call's message may even be
+// freed after its loop has gone, as the process exits): what one
+// connection holds of the budget, so the rule can pause the heaviest first.
 class ConnectionShare : public std::enable_shared_from_this<ConnectionShare> {
  public:
-  explicit ConnectionShare(BudgetQueue& queue) : queue_(queue) {}
+  explicit ConnectionShare(const std::shared_ptr<BudgetQueue>& queue)
+      : budget_(queue->budget()), queue_(queue) {}
   ~ConnectionShare() { give_back(held_); }
   KJ_DISALLOW_COPY(ConnectionShare);
 
   std::uint64_t held() const { return held_; }
+  InFlightBudget& budget() { return *budget_; }
   // A request frame: waits for room (see BudgetQueue::take).
   kj::Promise<BudgetLease> take_request(std::uint64_t bytes, const std::function<void()>& paused);
   // Answers owed: counted at once, whatever the budget says.
@@ -173,7 +176,9 @@ class ConnectionShare : public std::enable_shared_from_this<ConnectionShare> {
   // Bytes the budget already counted for this connection.
   void note_taken(std::uint64_t bytes) { held_ += bytes; }
 
-  BudgetQueue& queue_;
+  std::shared_ptr<InFlightBudget> budget_;
+  // Gone once the loop has exited; only wakes waiters.
+  std::weak_ptr<BudgetQueue> queue_;
   std::uint64_t held_ = 0;
 };
 

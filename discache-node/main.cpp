@@ -358,11 +358,13 @@ class NodeMain {
     }
     const std::uint64_t least = InFlightBudget::minimum_limit(largest_request, loops);
     if (*in_flight_budget_ < least) {
-      context_.exitError(kj::str("--in-flight-budget ", format_size(*in_flight_budget_).c_str(),
+      context_.exitError(kj::str("discache-node: --in-flight-budget ",
+                                 format_size(*in_flight_budget_).c_str(),
                                  " cannot hold the largest request this node accepts (",
                                  largest_request, " bytes with --max-value-bytes ",
-                                 limits_.max_value_bytes, ", charged twice with ", loops,
-                                 " threads); give at least ", least, " bytes"));
+                                 limits_.max_value_bytes,
+                                 loops > 1 ? ", counted twice with several --threads" : "",
+                                 "); give at least ", least, " bytes"));
     }
     return *in_flight_budget_;
   }
@@ -436,6 +438,7 @@ class NodeMain {
           "--discover announces the listen address: give --listen a specific address");
     }
     const std::size_t loops = loop_count();
+    const std::uint64_t in_flight_budget_bytes = in_flight_budget(loops);
     auto sockets = open_listen_sockets(listen_, loops);
     if (!sockets) {
       context_.exitError(kj::str("discache-node: ", sockets.error().message.c_str()));
@@ -460,7 +463,7 @@ class NodeMain {
               << ", memory " << format_size(limits_.memory_bytes) << ", eviction "
               << to_string(limits_.eviction) << ", largest item "
               << ctx.store.shard(0).max_item_bytes() << " bytes, in-flight budget "
-              << format_size(in_flight_budget(loops)) << std::endl;
+              << format_size(in_flight_budget_bytes) << std::endl;
     ctx.coalesce = coalesce_;
     ctx.cookie = cookie_;
     if (*tls) {
@@ -469,7 +472,7 @@ class NodeMain {
     raise_open_file_limit(loops);
     ctx.max_connections = max_connections_;
     ctx.connection_limits = connection_limits_;
-    ctx.in_flight_budget.set_limit(in_flight_budget(loops), loops);
+    ctx.in_flight_budget->set_limit(in_flight_budget_bytes, loops);
     NodeLoop main_loop(ctx, 0, io.provider->getTimer());
     std::optional<WorkerLoops> workers;
     try {

@@ -21,7 +21,7 @@ NodeLoop::NodeLoop(NodeContext& node, std::size_t index, kj::Timer& timer)
       timer_(timer),
       ops_(*node.shards[index], node.store),
       log_(node.name(), timer),
-      budget_queue_(node.in_flight_budget, timer),
+      budget_queue_(std::make_shared<BudgetQueue>(node.in_flight_budget, timer)),
       tls_(node.tls != nullptr ? kj::heap<TlsServer>(*node.tls) : kj::Own<TlsServer>()),
       watchers_([this]() { return latest_members_; }),
       outboxes_(node.loop_count()),

@@ -45,7 +45,7 @@ class NodeLoop {
   kj::Timer& timer() { return timer_; }
   LimitLog& limit_log() { return log_; }
   // This loop's connections waiting for room in the node's in-flight budget.
-  BudgetQueue& budget_queue() { return budget_queue_; }
+  const std::shared_ptr<BudgetQueue>& budget_queue() { return budget_queue_; }
   MemberWatchers& watchers() { return watchers_; }
   // This loop's shard's operations; only for keys owns() says are here.
   ShardOperations& local_ops() { return ops_; }
@@ -111,7 +111,7 @@ class NodeLoop {
   kj::Timer& timer_;
   ShardOperations ops_;
   LimitLog log_;
-  BudgetQueue budget_queue_;
+  std::shared_ptr<BudgetQueue> budget_queue_;
   kj::Own<TlsServer> tls_;
   // The member list as loop 0 last sent it: what this loop's watchers push.
   MemberList latest_members_;

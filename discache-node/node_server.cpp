@@ -271,7 +271,7 @@ class NodeImpl final : public wire::Node::Server {
     s.setThreads(static_cast<std::uint32_t>(node.loop_count()));
     s.setCrossThreadOps(total.counters.cross_loop_ops);
     s.setCrossThreadHops(total.counters.cross_loop_hops);
-    const InFlightBudget& budget = node.in_flight_budget;
+    const InFlightBudget& budget = *node.in_flight_budget;
     s.setInFlightBudget(budget.limit());
     s.setInFlightBytes(budget.in_use());
     s.setInFlightPeak(budget.peak());
