@@ -45,6 +45,7 @@ class KeyOp {
     if (done_) {
       auto done = std::move(done_);
       done_ = nullptr;
+      queued_ = QueuedBytes::Token();  // its room is free once its caller hears back
       done(std::move(result));
     }
   }
