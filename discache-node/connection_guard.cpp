@@ -261,6 +261,8 @@ kj::Promise<kj::Own<capnp::MessageReader>> ConnectionGuard::read_body(
       offset += sizes[i];
     }
     auto* body = words.begin();
+    // TODO(security): a body that trickles in holds its charge for up to
+    // --read-timeout; a minimum arrival rate would free it sooner.
     return before_deadline(stream_.read(body, bytes))
         .then([options, words = kj::mv(words), segments = kj::mv(segments),
                lease = kj::mv(lease)]() mutable -> kj::Own<capnp::MessageReader> {
