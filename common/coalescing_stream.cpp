@@ -14,6 +14,15 @@ CoalescingStream::CoalescingStream(kj::Own<kj::AsyncIoStream> inner)
 
 CoalescingStream::~CoalescingStream() noexcept(false) {
   read_canceler_.cancel("stream destroyed");
+  queued_.clear();
+  in_flight_.clear();
+  report_unsent();
+}
+
+void CoalescingStream::report_unsent() {
+  if (gauge_) {
+    gauge_(unsent_bytes());
+  }
 }
 
 // ---- reads -------------------------------------------------------------------
@@ -101,6 +110,7 @@ kj::Promise<void> CoalescingStream::write(
 }
 
 kj::Promise<void> CoalescingStream::queue_and_maybe_wait(size_t /*added*/) {
+  report_unsent();
   if (!writing_ && queued_.size() >= kFlushNow) {
     flush();  // enough for a full packet: do not wait for the turn to end
   } else {
@@ -150,6 +160,7 @@ void CoalescingStream::flush() {
                      [this]() {
                        writing_ = false;
                        in_flight_.clear();
+                       report_unsent();
                        if (queued_.size() + in_flight_.size() < kHighWater) {
                          for (auto& f : drained_) {
                            f->fulfill();
@@ -172,6 +183,10 @@ void CoalescingStream::fail_writes(kj::Exception&& exception) {
   // through its reads: fail them.
   read_canceler_.cancel(exception);
   write_error_ = kj::mv(exception);
+  // Nothing queued will ever be sent: give the memory back.
+  queued_ = {};
+  in_flight_ = {};
+  report_unsent();
 }
 
 kj::Promise<void> CoalescingStream::whenWriteDisconnected() {

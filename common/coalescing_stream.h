@@ -4,6 +4,7 @@
 #include <kj/async-io.h>
 
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 namespace discache {
@@ -47,6 +48,9 @@ class CoalescingStream final : public kj::AsyncIoStream {
   // Bytes written to this stream and not yet taken by the inner one: what a
   // peer that does not read makes us hold.
   size_t unsent_bytes() const { return queued_.size() + in_flight_.size(); }
+  // Calls `gauge` with unsent_bytes() each time it changes (0 when the stream
+  // fails or is destroyed): how a node counts queued answers in its budget.
+  void set_unsent_gauge(std::function<void(size_t)> gauge) { gauge_ = kj::mv(gauge); }
 
  private:
   kj::Promise<size_t> read_more(kj::byte* out, size_t min_bytes, size_t max_bytes,
@@ -55,6 +59,7 @@ class CoalescingStream final : public kj::AsyncIoStream {
   void schedule_flush();
   void flush();
   void fail_writes(kj::Exception&& exception);
+  void report_unsent();
 
   kj::Own<kj::AsyncIoStream> inner_;
   // Read side: bytes [read_start_, read_end_) of read_buffer_ are unread.
@@ -69,6 +74,7 @@ class CoalescingStream final : public kj::AsyncIoStream {
   bool writing_ = false;
   bool shutdown_requested_ = false;
   kj::Maybe<kj::Exception> write_error_;
+  std::function<void(size_t)> gauge_;
   // Writers waiting for the queue to drain below the high-water mark.
   std::vector<kj::Own<kj::PromiseFulfiller<void>>> drained_;
   kj::Own<kj::TaskSet::ErrorHandler> errors_;

@@ -129,6 +129,16 @@ struct Stats {
   antiEntropyRounds @25 :UInt64;
   antiEntropyRepaired @26 :UInt64;
   antiEntropyBytes @27 :UInt64;
+  # @28-@29: unused (never renumber: ordinals must stay contiguous).
+  reserved28 @28 :UInt64;
+  reserved29 @29 :UInt64;
+  # The in-flight budget (--in-flight-budget): bytes held outside the arena
+  # for clients (requests being read or run, answers not yet written).
+  inFlightBudget @30 :UInt64;  # the limit
+  inFlightBytes @31 :UInt64;   # in use now
+  inFlightPeak @32 :UInt64;    # the most ever in use (answers may pass the limit)
+  readPauses @33 :UInt64;      # times a connection's read waited for room
+  refusedFrames @34 :UInt64;   # messages refused: larger than the budget can hold
 }
 
 interface Node {

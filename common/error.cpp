@@ -18,6 +18,7 @@ std::string_view to_string(Errc code) noexcept {
     case Errc::would_deadlock: return "would_deadlock";
     case Errc::internal: return "internal";
     case Errc::tls: return "tls";
+    case Errc::overloaded: return "overloaded";
   }
   return "unknown";
 }

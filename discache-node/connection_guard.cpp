@@ -3,6 +3,8 @@
 #include <capnp/rpc.capnp.h>
 #include <kj/debug.h>
 
+#include <cstring>
+
 #include "kj_duration.h"
 
 namespace discache::node {
@@ -14,6 +16,21 @@ std::string duration_text(std::chrono::milliseconds ms) {
   }
   return std::to_string(ms.count()) + "ms";
 }
+
+std::uint32_t little_endian_u32(const kj::byte* p) {
+  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+         static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+}
+
+std::string mib_text(std::uint64_t bytes) {
+  if (bytes % (1024 * 1024) == 0) {
+    return std::to_string(bytes / (1024 * 1024)) + " MiB";
+  }
+  return std::to_string(bytes) + " bytes";
+}
+
+// Cap'n Proto's own limit on segments per message.
+constexpr std::uint64_t kMaxSegments = 512;
 
 // The first line of an exception's description, short enough for a log line.
 std::string short_reason(const kj::Exception& e) {
@@ -29,15 +46,33 @@ std::string short_reason(const kj::Exception& e) {
 
 ConnectionGuard::ConnectionGuard(kj::AsyncIoStream& stream, kj::Maybe<CoalescingStream&> coalescing,
                                  const ConnectionLimits& limits, kj::Timer& timer, LimitLog& log,
-                                 std::string peer, kj::Function<bool()> spans_stall)
-    : inner_(stream),
+                                 const std::shared_ptr<BudgetQueue>& budget, std::string peer,
+                                 kj::Function<bool()> spans_stall)
+    : stream_(stream),
+      inner_(stream),
       coalescing_(coalescing),
       limits_(limits),
       timer_(timer),
       log_(log),
+      share_(std::make_shared<ConnectionShare>(budget)),
       peer_(std::move(peer)),
       spans_stall_(kj::mv(spans_stall)),
-      last_progress_(timer.now()) {}
+      last_progress_(timer.now()),
+      frame_deadline_(timer.now()),
+      answers_last_moved_(timer.now()) {
+  KJ_IF_MAYBE (c, coalescing) {
+    // Answers queued for the peer count in the budget until the socket takes
+    // them; the stream may outlive this guard, so the gauge owns the share.
+    c->set_unsent_gauge([share = share_, counted = std::size_t(0)](std::size_t unsent) mutable {
+      if (unsent > counted) {
+        share->take_owed(unsent - counted);
+      } else {
+        share->give_back(counted - unsent);
+      }
+      counted = unsent;
+    });
+  }
+}
 
 kj::Promise<void> ConnectionGuard::idle_close() {
   if (limits_.idle_timeout.count() == 0) {
@@ -88,38 +123,182 @@ kj::Promise<void> ConnectionGuard::wait_until_answers_move() {
                                              ")");
     }
   });
-  return paf.promise.exclusiveJoin(kj::mv(warn)).then([this]() {
-    return wait_until_answers_move();
-  });
+  // Answers it does not take hold the node's in-flight budget, which every
+  // connection shares: a peer whose answers have not moved for the read
+  // timeout is closed, as one whose request does not arrive in it.
+  kj::Promise<void> give_up = kj::NEVER_DONE;
+  if (limits_.read_timeout.count() > 0) {
+    give_up = timer_.atTime(answers_last_moved_ + to_kj(limits_.read_timeout)).then([this]() {
+      refuse(LimitKind::answers_not_taken,
+             "it took none of its answers for " + duration_text(limits_.read_timeout) + " (" +
+                 unsent_text() + ", --read-timeout)",
+             "answers not read for too long; closing the connection");
+    });
+  }
+  return paf.promise.exclusiveJoin(kj::mv(warn))
+      .exclusiveJoin(kj::mv(give_up))
+      .then([this]() { return wait_until_answers_move(); });
 }
 
 kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> ConnectionGuard::tryReadMessage(
-    kj::ArrayPtr<kj::AutoCloseFd> fd_space, capnp::ReaderOptions options,
-    kj::ArrayPtr<capnp::word> scratch_space) {
+    kj::ArrayPtr<kj::AutoCloseFd> /*fd_space*/, capnp::ReaderOptions options,
+    kj::ArrayPtr<capnp::word> /*scratch_space*/) {
   using Result = kj::Maybe<capnp::MessageReaderAndFds>;
   return wait_until_answers_move()
-      .then([this, fd_space, options, scratch_space]() {
-        return inner_.tryReadMessage(fd_space, options, scratch_space);
-      })
+      .then([this, options]() { return read_frame(options); })
       .then(
-          [this](Result&& message) -> Result {
+          [this](MaybeReader&& message) -> Result {
             last_progress_ = timer_.now();
             if (message != nullptr && spans_stall_()) {
               return nullptr;  // as if the peer had closed: it reconnects
             }
             KJ_IF_MAYBE (m, message) {
-              count_call(*m->reader);
+              count_call(**m);
+              return capnp::MessageReaderAndFds{kj::mv(*m), nullptr};
             }
-            return kj::mv(message);
+            return nullptr;
           },
           [this](kj::Exception&& e) -> Result {
-            if (e.getType() != kj::Exception::Type::DISCONNECTED) {
+            if (e.getType() != kj::Exception::Type::DISCONNECTED && !refusal_logged_) {
               // The RPC system ends the connection without a word: say why.
               log_.write(LimitKind::bad_message,
                          "closed connection from " + peer_ + ": " + short_reason(e));
             }
             kj::throwFatalException(kj::mv(e));
           });
+}
+
+// A frame is a segment table (segment count - 1, then each segment's size in
+// words, padded to whole words) and the segments. Its size is known from the
+// table, so it is taken from the budget before the body is allocated: the
+// same checks as capnp::readMessage, plus the budget.
+kj::Promise<ConnectionGuard::MaybeReader> ConnectionGuard::read_frame(
+    capnp::ReaderOptions options) {
+  // No deadline for the first byte: a quiet connection is the idle timeout's.
+  return stream_.tryRead(first_word_, 1, sizeof(first_word_))
+      .then([this, options](std::size_t n) -> kj::Promise<MaybeReader> {
+        if (n == 0) {
+          return MaybeReader(nullptr);  // the peer closed between messages
+        }
+        frame_deadline_ = timer_.now() + to_kj(limits_.read_timeout);
+        return read_segment_table(options, n);
+      });
+}
+
+kj::Promise<ConnectionGuard::MaybeReader> ConnectionGuard::read_segment_table(
+    capnp::ReaderOptions options, std::size_t have) {
+  auto rest = before_deadline(have < sizeof(first_word_)
+                                  ? stream_.read(first_word_ + have, sizeof(first_word_) - have)
+                                  : kj::Promise<void>(kj::READY_NOW));
+  return rest
+      .then([this]() -> kj::Promise<kj::Array<std::uint32_t>> {
+        const std::uint64_t segments = std::uint64_t{little_endian_u32(first_word_)} + 1;
+        if (segments >= kMaxSegments) {
+          kj::throwFatalException(KJ_EXCEPTION(FAILED, "Message has too many segments."));
+        }
+        auto sizes = kj::heapArray<std::uint32_t>(segments);
+        sizes[0] = little_endian_u32(first_word_ + 4);
+        if (segments == 1) {
+          return kj::mv(sizes);
+        }
+        // The other sizes, padded to a whole word.
+        auto table = kj::heapArray<kj::byte>((segments & ~std::uint64_t{1}) * 4);
+        auto* bytes = table.begin();
+        return before_deadline(stream_.read(bytes, table.size()))
+            .then([sizes = kj::mv(sizes), table = kj::mv(table)]() mutable {
+              for (std::size_t i = 1; i < sizes.size(); ++i) {
+                sizes[i] = little_endian_u32(table.begin() + (i - 1) * 4);
+              }
+              return kj::mv(sizes);
+            });
+      })
+      .then([this, options](kj::Array<std::uint32_t> sizes) -> kj::Promise<MaybeReader> {
+        return read_body(options, kj::mv(sizes)).then([](kj::Own<capnp::MessageReader> reader) {
+          return MaybeReader(kj::mv(reader));
+        });
+      });
+}
+
+kj::Promise<kj::Own<capnp::MessageReader>> ConnectionGuard::read_body(
+    capnp::ReaderOptions options, kj::Array<std::uint32_t> sizes) {
+  std::uint64_t words = 0;
+  for (std::uint32_t size : sizes) {
+    words += size;
+  }
+  const std::uint64_t bytes = words * sizeof(capnp::word);
+  InFlightBudget& budget = share_->budget();
+  if (words > options.traversalLimitInWords) {
+    // Cap'n Proto's own words, which the log has always shown.
+    refuse(LimitKind::bad_message,
+           "a message of " + std::to_string(bytes) + " bytes is too large (the limit is " +
+               mib_text(options.traversalLimitInWords * sizeof(capnp::word)) + ")",
+           "Message is too large: the node accepts messages up to 64 MiB.");
+  }
+  const std::uint64_t charged = budget.charge(bytes);
+  if (charged > InFlightBudget::largest_frame(budget.limit())) {
+    budget.count_refused();
+    refuse(LimitKind::frame_refused,
+           "a message of " + std::to_string(bytes) + " bytes (counting " +
+               std::to_string(charged) + ") is more than the in-flight budget (" +
+               mib_text(budget.limit()) + ", --in-flight-budget) can ever hold (" +
+               std::to_string(InFlightBudget::largest_frame(budget.limit())) + " bytes)",
+           "request refused: it is larger than this node's in-flight budget can hold "
+           "(--in-flight-budget); send smaller batches");
+  }
+  const kj::TimePoint asked = timer_.now();
+  auto room = share_->take_request(charged, [this, &budget, bytes]() {
+    log_.write(LimitKind::budget_full,
+               "in-flight budget full (" + std::to_string(budget.in_use()) + " of " +
+                   std::to_string(budget.limit()) + " bytes in use): pausing reads, the "
+                   "heaviest connections first; " + peer_ + " waits to send " +
+                   std::to_string(bytes) + " bytes and holds " +
+                   std::to_string(share_->held()) + " (--in-flight-budget)");
+  });
+  return room.then([this, options, bytes, asked,
+                    sizes = kj::mv(sizes)](BudgetLease lease) mutable {
+    // The wait was the node's doing, not the peer's: it does not count.
+    frame_deadline_ += timer_.now() - asked;
+    auto words = kj::heapArray<capnp::word>(bytes / sizeof(capnp::word));
+    auto segments = kj::heapArray<kj::ArrayPtr<const capnp::word>>(sizes.size());
+    std::size_t offset = 0;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      segments[i] = kj::arrayPtr(words.begin() + offset, sizes[i]);
+      offset += sizes[i];
+    }
+    auto* body = words.begin();
+    // TODO(security): a body that trickles in holds its charge for up to
+    // --read-timeout; a minimum arrival rate would free it sooner.
+    return before_deadline(stream_.read(body, bytes))
+        .then([options, words = kj::mv(words), segments = kj::mv(segments),
+               lease = kj::mv(lease)]() mutable -> kj::Own<capnp::MessageReader> {
+          auto reader = kj::heap<capnp::SegmentArrayMessageReader>(segments.asPtr(), options);
+          // The reader keeps its bytes, and their lease on the budget, for as
+          // long as the RPC system keeps the message (the call's lifetime).
+          return reader.attach(kj::mv(words), kj::mv(segments), kj::mv(lease));
+        });
+  });
+}
+
+kj::Promise<void> ConnectionGuard::before_deadline(kj::Promise<void> read) {
+  if (limits_.read_timeout.count() == 0) {
+    return read;
+  }
+  return read.exclusiveJoin(timer_.atTime(frame_deadline_).then([this]() {
+    refuse(LimitKind::read_timeout,
+           "a message did not arrive within " + duration_text(limits_.read_timeout) +
+               " of its first byte (--read-timeout)",
+           "a message took too long to arrive; closing the connection");
+  }));
+}
+
+void ConnectionGuard::refuse(LimitKind kind, const std::string& why, const char* to_peer) {
+  log_.write(kind, "closed connection from " + peer_ + ": " + why);
+  refusal_logged_ = true;
+  // A peer whose message was refused by its size is still sending it.
+  linger_ = kind == LimitKind::frame_refused || kind == LimitKind::bad_message;
+  // The RPC system sends this to the peer in its Abort message, so the
+  // caller learns why instead of seeing a silent close.
+  kj::throwFatalException(KJ_EXCEPTION(FAILED, to_peer));
 }
 
 void ConnectionGuard::count_call(capnp::MessageReader& message) {
@@ -155,6 +334,9 @@ void ConnectionGuard::count_call(capnp::MessageReader& message) {
 // ---- writing -------------------------------------------------------------------
 
 kj::Promise<void> ConnectionGuard::track_write(kj::Promise<void> write) {
+  if (writes_pending_ == 0) {
+    answers_last_moved_ = timer_.now();  // the clock starts with the first write waiting
+  }
   ++writes_pending_;
   auto moved = [this]() {
     --writes_pending_;
@@ -166,6 +348,7 @@ kj::Promise<void> ConnectionGuard::track_write(kj::Promise<void> write) {
   return write.then(
       [this, moved]() {
         last_progress_ = timer_.now();
+        answers_last_moved_ = last_progress_;
         moved();
       },
       [moved](kj::Exception&& e) {
@@ -190,7 +373,30 @@ kj::Maybe<int> ConnectionGuard::getSendBufferSize() {
 }
 
 kj::Promise<void> ConnectionGuard::end() {
-  return inner_.end();
+  auto ended = inner_.end();
+  if (!linger_) {
+    return ended;
+  }
+  // The peer is still sending the message we refused. Closing a socket with
+  // unread input resets it, and a reset can destroy our Abort before the
+  // peer reads it: so shut down our side only, and drop what still arrives
+  // (into one small buffer) until it closes too or kLinger has passed.
+  return ended.then([this]() {
+    return discard_input().exclusiveJoin(timer_.afterDelay(kLinger));
+  });
+}
+
+kj::Promise<void> ConnectionGuard::discard_input() {
+  if (discarded_.size() == 0) {
+    discarded_ = kj::heapArray<kj::byte>(16 * 1024);
+  }
+  return stream_.tryRead(discarded_.begin(), 1, discarded_.size())
+      .then([this](std::size_t n) -> kj::Promise<void> {
+        if (n == 0) {
+          return kj::READY_NOW;
+        }
+        return discard_input();
+      });
 }
 
 std::string ConnectionGuard::unsent_text() const {

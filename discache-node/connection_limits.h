@@ -22,6 +22,12 @@ struct ConnectionLimits {
   // disconnected (--max-calls-in-flight). The client library batches
   // operations into a few calls per node, far below the default.
   std::uint64_t max_calls_in_flight = 16384;
+  // A message must arrive within this long of its first byte (time the node
+  // itself paused reading does not count), or the connection is closed
+  // (--read-timeout; zero: never). This, not the idle timeout, ends senders
+  // that trickle bytes to hold a connection and its buffers (slowloris). 20 s
+  // lets a largest (64 MiB) message through at 3.4 MB/s.
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(20)};
   // The largest message a peer may send (Cap'n Proto's traversal limit):
   // fixed, above a full batch and the largest value --max-value-bytes
   // allows. A bigger one closes the connection.

@@ -19,6 +19,10 @@ enum class LimitKind : std::uint8_t {
   accept_failed,     // accept() failed (e.g. out of file descriptors); retried
   tls_handshake,     // closed: a TLS handshake failed or took too long
   tls_plaintext,     // closed: a peer spoke plain Cap'n Proto to a TLS node
+  budget_full,       // paused reads: the in-flight budget is spent
+  frame_refused,     // closed: a message larger than the budget can hold
+  read_timeout,      // closed: a message took over --read-timeout to arrive
+  answers_not_taken, // closed: its answers did not move for --read-timeout
   count
 };
 

@@ -98,6 +98,22 @@ class NodeMain {
         .addOptionWithArg({"max-calls-in-flight"}, KJ_BIND_METHOD(*this, set_max_calls), "<n>",
                           "Calls one connection may have open (sent, answer not yet taken); "
                           "a peer past this is disconnected, with a log line (default 16384).")
+        .addOptionWithArg({"in-flight-budget"}, KJ_BIND_METHOD(*this, set_in_flight_budget),
+                          "<size>",
+                          "Bytes the node may hold outside --memory for its clients, over all "
+                          "connections: requests being read or run and answers not yet "
+                          "written. When it is spent the node stops reading requests (they "
+                          "wait in the kernel and the senders), the heaviest connections "
+                          "first, and answers drain it. A request counts its size, twice with "
+                          "several --threads (the copy for other threads); one that counts "
+                          "more than 7/8 of the budget is refused with an error. RSS stays "
+                          "within --memory + this + a fixed margin (docs/design.md). Default: "
+                          "a quarter of --memory, at least 32MiB and enough for the largest "
+                          "request --max-value-bytes allows.")
+        .addOptionWithArg({"read-timeout"}, KJ_BIND_METHOD(*this, set_read_timeout), "<duration>",
+                          "Close a connection whose message has not fully arrived this long "
+                          "after its first byte, with a log line (default 20s; 0 never): "
+                          "ends peers that trickle bytes to hold connections open.")
         .addOptionWithArg({"probe-interval"}, KJ_BIND_METHOD(*this, set_probe_interval),
                           "<duration>", "How often each peer is probed (default 250ms).")
         .addOptionWithArg({"suspect-after"}, KJ_BIND_METHOD(*this, set_suspect_after), "<duration>",
@@ -346,6 +362,47 @@ class NodeMain {
     return true;
   }
 
+  kj::MainBuilder::Validity set_in_flight_budget(kj::StringPtr arg) {
+    auto bytes = parse_size_bytes(arg.cStr());
+    if (!bytes || *bytes > (1ull << 40)) {
+      return "--in-flight-budget must be a size such as 64MiB or 1GiB";
+    }
+    in_flight_budget_ = *bytes;
+    return true;
+  }
+
+  kj::MainBuilder::Validity set_read_timeout(kj::StringPtr arg) {
+    auto ms = parse_duration_ms(arg.cStr());
+    if (!ms || *ms > 3'600'000) {
+      return "--read-timeout wants a duration up to 1h, such as 20s (0: never)";
+    }
+    connection_limits_.read_timeout = std::chrono::milliseconds(*ms);
+    return true;
+  }
+
+  // The in-flight budget: --in-flight-budget, or its default; either way
+  // large enough that no request a client may send is refused.
+  std::uint64_t in_flight_budget(std::size_t loops) {
+    const std::uint64_t largest_request =
+        std::max<std::uint64_t>(limits::kMaxBatchBytes,
+                                limits_.max_key_bytes + limits_.max_value_bytes) +
+        InFlightBudget::kRequestSlack;
+    if (!in_flight_budget_) {
+      return InFlightBudget::default_limit(limits_.memory_bytes, largest_request, loops);
+    }
+    const std::uint64_t least = InFlightBudget::minimum_limit(largest_request, loops);
+    if (*in_flight_budget_ < least) {
+      context_.exitError(kj::str("discache-node: --in-flight-budget ",
+                                 format_size(*in_flight_budget_).c_str(),
+                                 " cannot hold the largest request this node accepts (",
+                                 largest_request, " bytes with --max-value-bytes ",
+                                 limits_.max_value_bytes,
+                                 loops > 1 ? ", counted twice with several --threads" : "",
+                                 "); give at least ", least, " bytes"));
+    }
+    return *in_flight_budget_;
+  }
+
   // Each connection is a file descriptor: lift the soft limit as far as the
   // hard one allows, and cap connections to what fits.
   void raise_open_file_limit(std::size_t loops) {
@@ -415,6 +472,7 @@ class NodeMain {
           "--discover announces the listen address: give --listen a specific address");
     }
     const std::size_t loops = loop_count();
+    const std::uint64_t in_flight_budget_bytes = in_flight_budget(loops);
     auto sockets = open_listen_sockets(listen_, loops);
     if (!sockets) {
       context_.exitError(kj::str("discache-node: ", sockets.error().message.c_str()));
@@ -438,7 +496,8 @@ class NodeMain {
     std::cerr << "discache-node[" << name << "]: " << loops << (loops == 1 ? " thread" : " threads")
               << ", memory " << format_size(limits_.memory_bytes) << ", eviction "
               << to_string(limits_.eviction) << ", largest item "
-              << ctx.store.shard(0).max_item_bytes() << " bytes" << std::endl;
+              << ctx.store.shard(0).max_item_bytes() << " bytes, in-flight budget "
+              << format_size(in_flight_budget_bytes) << std::endl;
     ctx.coalesce = coalesce_;
     ctx.cookie = cookie_;
     if (*tls) {
@@ -449,6 +508,7 @@ class NodeMain {
     ctx.connection_limits = connection_limits_;
     ctx.forget_after_stall = forget_after_stall_;
     ctx.name_free_after = timing_.suspect_after;
+    ctx.in_flight_budget->set_limit(in_flight_budget_bytes, loops);
     NodeLoop main_loop(ctx, 0, io.provider->getTimer(), sockets->fds[0]);
     std::optional<WorkerLoops> workers;
     try {
@@ -615,6 +675,7 @@ class NodeMain {
   TlsFlags tls_flags_;
   std::uint64_t max_connections_ = 10000;
   ConnectionLimits connection_limits_;
+  std::optional<std::uint64_t> in_flight_budget_;  // --in-flight-budget; unset: the default
   std::string cluster_ = "discache";
   StoreLimits limits_{limits::kDefaultMaxKeyBytes, limits::kDefaultMaxValueBytes};
 };

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "connection_limits.h"
+#include "in_flight_budget.h"
 #include "member_table.h"
 #include "node_clock.h"
 #include "shard_state.h"
@@ -86,6 +87,11 @@ struct NodeContext {
   std::uint64_t max_connections = 10000;
   // What each connection may hold (--idle-timeout, --max-calls-in-flight).
   ConnectionLimits connection_limits;
+  // Bytes held outside the arena for clients, over all loops
+  // (--in-flight-budget; its limit is set before any loop serves). Shared:
+  // a message freed as the process exits (after this context) still gives
+  // its bytes back.
+  std::shared_ptr<InFlightBudget> in_flight_budget = std::make_shared<InFlightBudget>();
   // The loops, by index, once each has started (NodeLoop registers itself);
   // a loop's object is only used on its own thread, through its executor.
   std::vector<NodeLoop*> loops;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "discache.capnp.h"
+#include "in_flight_budget.h"
 #include "limit_log.h"
 #include "member_watchers.h"
 #include "node_context.h"
@@ -63,6 +64,8 @@ class NodeLoop {
   ShardState& shard() { return *node_.shards[index_]; }
   kj::Timer& timer() { return timer_; }
   LimitLog& limit_log() { return log_; }
+  // This loop's connections waiting for room in the node's in-flight budget.
+  const std::shared_ptr<BudgetQueue>& budget_queue() { return budget_queue_; }
   MemberWatchers& watchers() { return watchers_; }
   // This loop's shard's operations; only for keys owns() says are here.
   ShardOperations& local_ops() { return ops_; }
@@ -175,6 +178,7 @@ class NodeLoop {
   kj::Timer& timer_;
   ShardOperations ops_;
   LimitLog log_;
+  std::shared_ptr<BudgetQueue> budget_queue_;
   kj::Own<TlsServer> tls_;
   // The member list as loop 0 last sent it: what this loop's watchers push.
   MemberList latest_members_;

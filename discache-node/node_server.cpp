@@ -315,6 +315,12 @@ class NodeImpl final : public wire::Node::Server {
     s.setThreads(static_cast<std::uint32_t>(node.loop_count()));
     s.setCrossThreadOps(total.counters.cross_loop_ops);
     s.setCrossThreadHops(total.counters.cross_loop_hops);
+    const InFlightBudget& budget = *node.in_flight_budget;
+    s.setInFlightBudget(budget.limit());
+    s.setInFlightBytes(budget.in_use());
+    s.setInFlightPeak(budget.peak());
+    s.setReadPauses(budget.paused_reads());
+    s.setRefusedFrames(budget.refused_frames());
     s.setUptimeMs(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                  std::chrono::steady_clock::now() - node.started)
                                                  .count()));
@@ -388,7 +394,7 @@ struct ServerConnection {
                    std::string peer, NodeLoop& loop, std::uint64_t stall_generation)
       : stream(kj::mv(stream_in)),
         guard(*stream, coalescing, loop.node().connection_limits, loop.timer(), loop.limit_log(),
-              peer,
+              loop.budget_queue(), peer,
               [&loop, stall_generation]() { return loop.spans_stall(stall_generation); }),
         network(guard, capnp::rpc::twoparty::Side::SERVER, wire_reader_options()),
         rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(loop, kj::mv(peer)))) {

@@ -85,7 +85,17 @@ void Client::submit(std::vector<detail::OpRequest> requests) {
       r.done(std::unexpected(std::move(*bad)));
       continue;
     }
+    detail::QueuedBytes::Token counted;
+    const std::uint64_t bytes = r.key.size() + r.value.size();
+    if (!core_->queued_bytes().try_take(bytes, counted)) {
+      r.done(std::unexpected(Error{
+          Errc::overloaded, "queued operations already hold max_queued_bytes (" +
+                                std::to_string(core_->options().max_queued_bytes) +
+                                " bytes); retry when some have completed"}));
+      continue;
+    }
     ops.emplace_back(r.kind, std::move(r.key), std::move(r.value), r.options, std::move(r.done));
+    ops.back().hold_bytes(std::move(counted));
   }
   core_->submit_many(std::move(ops));
 }

@@ -47,6 +47,8 @@ class ClientCore {
   ClusterView* loop_view() const { return view_; }
   // Any thread. The writes not yet answered by every replica.
   const WritesInFlight& writes_in_flight() const { return writes_; }
+  // Any thread. What submitted, unfinished ops hold (max_queued_bytes).
+  QueuedBytes& queued_bytes() { return queued_bytes_; }
   // Any thread. The routing state for reads done on the caller's thread.
   std::shared_ptr<const RouteSnapshot> route() const { return routes_.current(); }
   // Any thread. Lives exactly as long as this core: callers' threads hold
@@ -60,7 +62,8 @@ class ClientCore {
   void report_unreachable(std::string node);
 
  private:
-  explicit ClientCore(ClientOptions options) : options_(std::move(options)) {}
+  explicit ClientCore(ClientOptions options)
+      : options_(std::move(options)), queued_bytes_(options_.max_queued_bytes) {}
   void thread_main(std::function<void(std::expected<void, Error>)> started);
   kj::Promise<void> pump(ClusterView& view);
   void track(KeyOp& op);
@@ -81,6 +84,7 @@ class ClientCore {
   ClusterView* view_ = nullptr;  // set and used on the I/O thread only
   RouteBoard routes_;
   WritesInFlight writes_;
+  QueuedBytes queued_bytes_;
   std::shared_ptr<const int> identity_ = std::make_shared<const int>(0);
   // A random writer id keeps two clients' versions distinct.
   VersionClock versions_{static_cast<std::uint16_t>(std::random_device{}())};

@@ -412,6 +412,11 @@ void ClusterView::collect_stats(std::move_only_function<void(std::vector<NodeSta
           out.rss_bytes = s.getRssBytes();
           out.evictions = s.getEvictions();
           out.expirations = s.getExpirations();
+          out.in_flight_budget = s.getInFlightBudget();
+          out.in_flight_bytes = s.getInFlightBytes();
+          out.in_flight_peak = s.getInFlightPeak();
+          out.read_pauses = s.getReadPauses();
+          out.refused_frames = s.getRefusedFrames();
           return out;
         });
     calls.add(io_.provider->getTimer()

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "queued_bytes.h"
 #include "writes_in_flight.h"
 
 namespace discache::detail {
@@ -36,12 +37,15 @@ class KeyOp {
   // Keeps the write counted in flight for as long as this op lives (the
   // I/O thread keeps it until every replica answered).
   void hold(WritesInFlight::Token token) { in_flight_ = std::move(token); }
+  // Keeps the op's bytes counted against ClientOptions::max_queued_bytes.
+  void hold_bytes(QueuedBytes::Token token) { queued_ = std::move(token); }
 
   // Runs the completion (on the client's I/O thread); later calls do nothing.
   void complete(OpResult result) {
     if (done_) {
       auto done = std::move(done_);
       done_ = nullptr;
+      queued_ = QueuedBytes::Token();  // its room is free once its caller hears back
       done(std::move(result));
     }
   }
@@ -53,6 +57,7 @@ class KeyOp {
   PutOptions options_;
   OpCompletion done_;
   WritesInFlight::Token in_flight_;
+  QueuedBytes::Token queued_;
 };
 
 }  // namespace discache::detail

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <chrono>
 
 #include "discache.capnp.h"
@@ -64,6 +65,62 @@ std::string get_message(std::uint32_t question, std::uint32_t login_question,
   call.setMethodId(0);  // get @0
   call.initParams().getContent().initAs<wire::Node::GetParams>().setKey(data_of(key));
   return flat(message);
+}
+
+std::string batch_put_message(std::uint32_t question, std::uint32_t login_question,
+                              std::string_view key_prefix, std::size_t ops,
+                              std::size_t value_bytes) {
+  // One first segment large enough for everything: a flat, single-segment frame.
+  capnp::MallocMessageBuilder message(ops * (value_bytes / 8 + 16) + 64);
+  auto call = message.initRoot<capnp::rpc::Message>().initCall();
+  call.setQuestionId(question);
+  auto target = call.initTarget().initPromisedAnswer();
+  target.setQuestionId(login_question);
+  target.initTransform(1)[0].setGetPointerField(0);  // LoginResults.node
+  call.setInterfaceId(capnp::typeId<wire::Node>());
+  call.setMethodId(4);  // batch @4
+  auto list = call.initParams().getContent().initAs<wire::Node::BatchParams>().initOps(
+      static_cast<unsigned>(ops));
+  const std::string value(value_bytes, 'v');
+  for (unsigned i = 0; i < ops; ++i) {
+    const std::string key = std::string(key_prefix) + std::to_string(i);
+    list[i].setKey(data_of(key));
+    list[i].initPut().setValue(data_of(value));
+  }
+  return flat(message);
+}
+
+std::size_t question_offset(std::string_view message, std::uint32_t question) {
+  const char id[4] = {static_cast<char>(question & 0xff), static_cast<char>((question >> 8) & 0xff),
+                      static_cast<char>((question >> 16) & 0xff),
+                      static_cast<char>((question >> 24) & 0xff)};
+  return message.find(std::string_view(id, 4));
+}
+
+std::string abort_reason(std::string_view bytes) {
+  if (bytes.size() < 8 || bytes.size() % 8 != 0) {
+    return "";
+  }
+  try {
+    auto aligned = kj::heapArray<capnp::word>(bytes.size() / 8);
+    memcpy(aligned.begin(), bytes.data(), bytes.size());
+    kj::ArrayPtr<const capnp::word> words = aligned;
+    // The node's answers come before the Abort: skip whole messages until it.
+    while (words.size() > 0) {
+      const std::size_t size = capnp::expectedSizeInWordsFromPrefix(words);
+      if (size > words.size()) {
+        return "";
+      }
+      capnp::FlatArrayMessageReader reader(words.slice(0, size));
+      auto root = reader.getRoot<capnp::rpc::Message>();
+      if (root.isAbort()) {
+        return root.getAbort().getReason().cStr();
+      }
+      words = words.slice(size, words.size());
+    }
+  } catch (const kj::Exception&) {
+  }
+  return "";
 }
 
 std::string finish_message(std::uint32_t question) {

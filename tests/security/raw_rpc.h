@@ -15,6 +15,17 @@ std::string login_message(std::uint32_t question, std::uint32_t bootstrap_questi
                           std::string_view cookie);
 // Node.get(key) on the Node that login answer `login_question` holds, pipelined.
 std::string get_message(std::uint32_t question, std::uint32_t login_question, std::string_view key);
+// Node.batch of `ops` puts, each of a key "<prefix><i>" and `value_bytes`
+// bytes of 'v', on the Node that login answer `login_question` holds.
+std::string batch_put_message(std::uint32_t question, std::uint32_t login_question,
+                              std::string_view key_prefix, std::size_t ops,
+                              std::size_t value_bytes);
+// Where a message built with question id `question` holds that id, so a
+// test can reuse one large message under many ids; npos if not found.
+std::size_t question_offset(std::string_view message, std::uint32_t question);
+// The reason in an Abort message at the start of `bytes` (what the node said
+// before closing), or "" if `bytes` does not start with one whole Abort.
+std::string abort_reason(std::string_view bytes);
 // Finish: the caller is done with answer `question`.
 std::string finish_message(std::uint32_t question);
 

@@ -92,6 +92,11 @@ struct StatsRow {
   antiEntropyRounds @27 :Float64;    # digest exchanges started and finished
   antiEntropyRepaired @28 :Float64;  # keys they repaired, on either side
   antiEntropyBytes @29 :Float64;     # their messages, both ways
+  inFlightBudget @30 :Float64;   # the node's --in-flight-budget
+  inFlightBytes @31 :Float64;    # bytes of it in use now
+  inFlightPeak @32 :Float64;     # the most in use so far
+  readPauses @33 :Float64;       # reads that waited for room in it
+  refusedFrames @34 :Float64;    # requests refused as larger than it can hold
 }
 
 struct StatsOutput {

@@ -566,6 +566,11 @@ class CtlMain {
         r.setRssBytes(static_cast<double>(s.rss_bytes));
         r.setEvictions(static_cast<double>(s.evictions));
         r.setExpirations(static_cast<double>(s.expirations));
+        r.setInFlightBudget(static_cast<double>(s.in_flight_budget));
+        r.setInFlightBytes(static_cast<double>(s.in_flight_bytes));
+        r.setInFlightPeak(static_cast<double>(s.in_flight_peak));
+        r.setReadPauses(static_cast<double>(s.read_pauses));
+        r.setRefusedFrames(static_cast<double>(s.refused_frames));
       }
       print_json(out.asReader());
     } else {
@@ -574,7 +579,9 @@ class CtlMain {
                 << std::setw(10) << "MISSES" << std::setw(10) << "PUTS" << std::setw(10)
                 << "DELETES" << std::setw(10) << "CALLS" << std::setw(12) << "MEM_USED"
                 << std::setw(12) << "MEM_LIMIT" << std::setw(12) << "RSS" << std::setw(11)
-                << "EVICTIONS" << std::setw(9) << "EXPIRED" << "\n";
+                << "EVICTIONS" << std::setw(9) << "EXPIRED" << std::setw(12) << "INFLIGHT"
+                << std::setw(12) << "BUDGET" << std::setw(12) << "PEAK" << std::setw(10)
+                << "PAUSES" << std::setw(9) << "REFUSED" << "\n";
       for (const auto& s : stats) {
         std::cout << std::left << std::setw(24) << s.name << std::right;
         if (s.error) {
@@ -587,7 +594,10 @@ class CtlMain {
                   << std::setw(10) << s.puts << std::setw(10) << s.deletes << std::setw(10)
                   << s.calls << std::setw(12) << s.memory_used << std::setw(12)
                   << s.memory_limit << std::setw(12) << s.rss_bytes << std::setw(11)
-                  << s.evictions << std::setw(9) << s.expirations << "\n";
+                  << s.evictions << std::setw(9) << s.expirations << std::setw(12)
+                  << s.in_flight_bytes << std::setw(12) << s.in_flight_budget << std::setw(12)
+                  << s.in_flight_peak << std::setw(10) << s.read_pauses << std::setw(9)
+                  << s.refused_frames << "\n";
       }
       std::cout.flush();
     }

@@ -26,6 +26,7 @@ enum class Errc : std::uint8_t {
   // After `internal` so the earlier codes keep their values.
   tls,  // the TLS handshake failed: untrusted or misnamed certificate, or one
         // side does not speak TLS
+  overloaded,  // the client's queued operations hold max_queued_bytes already
 };
 
 // Stable lower-case name of a code, e.g. "not_found".

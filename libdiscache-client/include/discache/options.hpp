@@ -73,6 +73,12 @@ struct ClientOptions {
   // Errc::too_large before anything leaves the process.
   std::size_t max_key_bytes = 1024;
   std::size_t max_value_bytes = 1024 * 1024;
+  // Keys and values that submitted, unfinished operations may hold, over the
+  // whole client. An operation past it completes at once with
+  // Errc::overloaded rather than waiting (a completion handler or the
+  // caller's event loop must never block); retry once earlier ones are done.
+  // One operation alone is always accepted, however large.
+  std::uint64_t max_queued_bytes = 256ull << 20;
 };
 
 // What a put does when the key already has a value.

@@ -51,6 +51,15 @@ struct NodeStats {
   std::uint64_t rss_bytes = 0;    // the node process's resident memory
   std::uint64_t evictions = 0;    // items dropped to make room
   std::uint64_t expirations = 0;  // items dropped because their ttl passed
+  // The node's in-flight budget (discache-node --in-flight-budget): bytes it
+  // may hold outside --memory for clients, how many it holds now and at most
+  // so far, how often a connection's read waited for room, and requests
+  // refused as larger than the budget can ever hold.
+  std::uint64_t in_flight_budget = 0;
+  std::uint64_t in_flight_bytes = 0;
+  std::uint64_t in_flight_peak = 0;
+  std::uint64_t read_pauses = 0;
+  std::uint64_t refused_frames = 0;
 };
 
 struct RingNode {
