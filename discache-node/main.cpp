@@ -116,6 +116,12 @@ class NodeMain {
                           "transition window, 30 s by default, and may learn of the change "
                           "late); then they are dropped, so a stale copy can never outlive a "
                           "delete (default 60s).")
+        .addOptionWithArg({"tombstone-lifetime"}, KJ_BIND_METHOD(*this, set_tombstone_lifetime),
+                          "<duration>",
+                          "How long a delete is remembered once the cluster is whole and "
+                          "settled (no member suspect or dead, every handoff done): while a "
+                          "member is cut off, tombstones do not expire, so a healed partition "
+                          "cannot bring deleted keys back (default 60s).")
         .addOptionWithArg({"max-key-bytes"}, KJ_BIND_METHOD(*this, set_max_key), "<bytes>",
                           "Largest key accepted (default 1024).")
         .addOptionWithArg({"max-value-bytes"}, KJ_BIND_METHOD(*this, set_max_value), "<bytes>",
@@ -285,6 +291,10 @@ class NodeMain {
     return set_duration(arg, unowned_grace_, "--unowned-grace");
   }
 
+  kj::MainBuilder::Validity set_tombstone_lifetime(kj::StringPtr arg) {
+    return set_duration(arg, tombstone_lifetime_, "--tombstone-lifetime");
+  }
+
   kj::MainBuilder::Validity set_max_connections(kj::StringPtr arg) {
     auto n = parse_count(arg);
     if (!n || *n < 1 || *n > 1'000'000) {
@@ -407,6 +417,8 @@ class NodeMain {
               << ctx.store.shard(0).max_item_bytes() << " bytes" << std::endl;
     ctx.coalesce = coalesce_;
     ctx.cookie = cookie_;
+    ctx.heal.tombstone_expiry.set_lifetime_ms(
+        static_cast<std::uint64_t>(tombstone_lifetime_.count()));
     if (*tls) {
       ctx.tls = &(*tls)->server;  // each loop makes its own TlsServer from it
     }
@@ -548,6 +560,7 @@ class NodeMain {
   std::vector<DiscoverySpec> discover_;
   std::chrono::milliseconds drain_timeout_{30000};
   std::chrono::milliseconds unowned_grace_{60000};
+  std::chrono::milliseconds tombstone_lifetime_{TombstoneExpiry::kDefaultLifetimeMs};
   bool coalesce_ = true;
   std::optional<std::string> cookie_file_;
   std::string cookie_;

@@ -23,6 +23,9 @@ constexpr auto kSendTimeout = 5 * kj::SECONDS;
 constexpr std::size_t kUnownedChunk = 4096;
 // The longest wait between sweeps on a steady ring that found nothing.
 constexpr kj::Duration kUnownedMaxRecheck = 10 * kj::MINUTES;
+// How often the tombstone hold is looked at besides member-list changes: a
+// dead member becomes dead for good with no change to tell us.
+constexpr kj::Duration kHoldTick = 1 * kj::SECONDS;
 
 bool serving(MemberState state) {
   return state == MemberState::alive || state == MemberState::suspect;
@@ -41,6 +44,7 @@ struct Rebalancer::Pass {
   Plan plan;
   std::size_t next = 0;
   std::uint64_t copies = 0;
+  std::uint64_t deletes = 0;  // of `copies`, tombstones sent as deletes
   std::uint64_t failed = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
@@ -56,6 +60,7 @@ Rebalancer::Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer,
       errors_(kj::heap<LogTaskFailures>("handoff task failed")),
       tasks_(*errors_) {
   arm_unowned_sweep(unowned_grace_);
+  tasks_.add(hold_ticks());
 }
 
 std::vector<std::string> Rebalancer::serving_names() const {
@@ -69,7 +74,51 @@ std::vector<std::string> Rebalancer::serving_names() const {
   return names;
 }
 
-void Rebalancer::membership_changed() { schedule(); }
+void Rebalancer::membership_changed() {
+  schedule();
+  update_tombstone_hold();
+}
+
+bool Rebalancer::cluster_whole() const {
+  const auto now = MemberTable::Clock::now();
+  for (const auto& m : ctx_.members.list().members) {
+    if (m.name == ctx_.name()) {
+      continue;
+    }
+    if (m.state == MemberState::suspect) {
+      return false;
+    }
+    if (m.state == MemberState::dead && now - ctx_.members.last_heard(m.name) < kDeadForGood) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Rebalancer::update_tombstone_hold() {
+  // Settled: whole, and the store balanced for the serving set (no pass due
+  // or running), so every tombstone has been handed to its owners.
+  const bool settled =
+      cluster_whole() && !running_ && !scheduled_ && !draining_ && serving_names() == last_names_;
+  auto& expiry = ctx_.heal.tombstone_expiry;
+  if (!settled) {
+    expiry.hold();
+  } else if (expiry.held()) {
+    // Counted from when the copies this node no longer owns are dropped
+    // (--unowned-grace after the last pass; other nodes drop theirs at
+    // about the same time): a tombstone must outlive every stale copy of
+    // its key, and a client in its transition window still reads those.
+    const auto grace_ms = static_cast<std::uint64_t>(unowned_grace_ / kj::MILLISECONDS);
+    expiry.release(node_now_ms() + grace_ms);
+  }
+}
+
+kj::Promise<void> Rebalancer::hold_ticks() {
+  return timer_.afterDelay(kHoldTick).then([this]() {
+    update_tombstone_hold();
+    return hold_ticks();
+  });
+}
 
 void Rebalancer::schedule() {
   if (scheduled_ || draining_) {
@@ -96,6 +145,7 @@ void Rebalancer::start_if_needed() {
     // Nothing to hand over, but a sweep may have stopped for this change.
     ++sweep_generation_;
     arm_unowned_sweep(unowned_grace_);
+    update_tombstone_hold();
     return;
   }
   auto pass = std::make_shared<Pass>();
@@ -107,6 +157,7 @@ void Rebalancer::start_if_needed() {
   pass->replicas = std::max<std::uint32_t>(1, ctx_.members.list().replicas);
   last_names_ = std::move(names);
   running_ = true;
+  update_tombstone_hold();
   ++sweep_generation_;
   ++ctx_.counters.handoff_runs;
   auto current = run(pass)
@@ -127,6 +178,7 @@ void Rebalancer::start_if_needed() {
     if (!running_) {
       arm_unowned_sweep(unowned_grace_);
     }
+    update_tombstone_hold();
   }));
   current_pass_ = kj::mv(current);
 }
@@ -250,6 +302,7 @@ kj::Promise<void> Rebalancer::drain(kj::Duration limit) {
   pass->replicas = std::max<std::uint32_t>(1, ctx_.members.list().replicas);
   pass->leaving = true;
   ++ctx_.counters.handoff_runs;
+  update_tombstone_hold();  // held from now on: this node is going
   // Wait for a pass already running first: its copies are in flight.
   kj::Promise<void> previous = kj::READY_NOW;
   KJ_IF_MAYBE (current, current_pass_) {
@@ -270,7 +323,7 @@ kj::Promise<void> Rebalancer::run(std::shared_ptr<Pass> pass) {
                         std::chrono::steady_clock::now() - pass->started)
                         .count();
     std::cerr << "discache-node[" << ctx_.name() << "]: handoff done: " << pass->copies
-              << " copies sent"
+              << " copies sent (" << pass->deletes << " of them deletes)"
               << (pass->failed ? ", " + std::to_string(pass->failed) + " failed" : "") << " in "
               << ms << " ms" << std::endl;
     ctx_.counters.handoff_pending = false;
@@ -289,9 +342,15 @@ kj::Promise<void> Rebalancer::make_plan(std::shared_ptr<Pass> pass) {
       pass->plan.insert(pass->plan.end(), std::make_move_iterator(part.begin()),
                         std::make_move_iterator(part.end()));
     }
-    // Group by target so each chunk makes few, full batch calls.
-    std::stable_sort(pass->plan.begin(), pass->plan.end(),
-                     [](const auto& a, const auto& b) { return a.target < b.target; });
+    // Deletes first: a copy that lands late is a miss meanwhile, a delete
+    // that lands late lets an older value be read. Then group by target so
+    // each chunk makes few, full batch calls.
+    std::stable_sort(pass->plan.begin(), pass->plan.end(), [](const auto& a, const auto& b) {
+      if (a.tombstone != b.tombstone) {
+        return a.tombstone;
+      }
+      return a.target < b.target;
+    });
   });
 }
 
@@ -301,9 +360,18 @@ Rebalancer::Plan Rebalancer::plan_shard(const Pass& pass, std::size_t index,
   const std::uint64_t now = node_now_ms();
   std::vector<std::uint32_t> old_idx(pass.replicas);
   std::vector<std::uint32_t> new_idx(pass.replicas);
-  auto visit = [&](const ScannedItem& item) {
-    const std::size_t n_old = pass.old_ring.owners(item.key, old_idx);
-    const std::size_t n_new = pass.new_ring.owners(item.key, new_idx);
+  // Items and tombstones go to the same targets: the new owners that were
+  // not owners before. An item has one sender, the first old owner still
+  // serving. A tombstone has every node holding it as a sender: when a cut
+  // heals, each node walks its own sequence of rings (3, 4, 5, 6 nodes as
+  // members come back one by one), so "the first old owner" of one node's
+  // step may be a node on the other side whose own steps differ, and a
+  // missed delete, unlike a missed copy, brings a value back. Each holder
+  // sending to every owner new in each of its steps reaches every final
+  // owner; duplicates cost a small op each and are refused as not newer.
+  auto plan_key = [&](std::string_view key, bool tombstone) {
+    const std::size_t n_old = pass.old_ring.owners(key, old_idx);
+    const std::size_t n_new = pass.new_ring.owners(key, new_idx);
     auto old_name = [&](std::size_t i) -> const std::string& {
       return pass.old_ring.nodes()[old_idx[i]];
     };
@@ -315,7 +383,7 @@ Rebalancer::Plan Rebalancer::plan_shard(const Pass& pass, std::size_t index,
       }
       return false;
     };
-    if (!pass.leaving) {
+    if (!pass.leaving && !tombstone) {
       // Only the first old owner still serving sends; others stay quiet.
       const std::string* sender = nullptr;
       for (std::size_t i = 0; i < n_old && sender == nullptr; ++i) {
@@ -331,13 +399,25 @@ Rebalancer::Plan Rebalancer::plan_shard(const Pass& pass, std::size_t index,
     for (std::size_t i = 0; i < n_new; ++i) {
       const std::string& target = pass.new_ring.nodes()[new_idx[i]];
       if (target != self && (pass.leaving || !was_owner(target))) {
-        plan.push_back(PlannedCopy{target, std::string(item.key), index});
+        plan.push_back(PlannedCopy{target, std::string(key), index, tombstone});
       }
     }
   };
   std::uint64_t cursor = 0;
   do {
-    cursor = shard.items.scan(cursor, std::numeric_limits<std::size_t>::max(), now, visit).next;
+    cursor = shard.items
+                 .scan(cursor, std::numeric_limits<std::size_t>::max(), now,
+                       [&](const ScannedItem& item) { plan_key(item.key, false); })
+                 .next;
+  } while (cursor != 0);
+  // Deletes the new owners may have missed (made while they were cut off,
+  // or before they joined): without these, their older copies would come
+  // back once the tombstones here expire.
+  do {
+    cursor = shard.tombstones.scan(cursor, std::numeric_limits<std::size_t>::max(), now,
+                                   [&](std::string_view key, std::uint64_t) {
+                                     plan_key(key, true);
+                                   });
   } while (cursor != 0);
   return plan;
 }
@@ -357,6 +437,12 @@ kj::Promise<void> Rebalancer::run_chunk(std::shared_ptr<Pass> pass) {
       for (std::size_t p = begin; p < end; ++p) {
         const PlannedCopy& copy = pass->plan[p];
         if (copy.shard != i) {
+          continue;
+        }
+        if (copy.tombstone) {
+          if (const std::uint64_t version = shard.tombstones.version(copy.key, now)) {
+            found.emplace_back(copy.target, ItemCopy{copy.key, {}, version, 0, true});
+          }
           continue;
         }
         if (const ItemView* item = shard.items.find(copy.key, now)) {
@@ -388,6 +474,8 @@ kj::Promise<void> Rebalancer::send_chunk(std::shared_ptr<Pass> pass,
       continue;
     }
     const std::size_t count = copies.size();
+    const auto deletes = static_cast<std::size_t>(
+        std::count_if(copies.begin(), copies.end(), [](const ItemCopy& c) { return c.deleted; }));
     // One retry: a first failure is often a connection that just went stale.
     auto copies_shared = std::make_shared<std::vector<ItemCopy>>(std::move(copies));
     auto send_once = [this, copies_shared, member = member->second]() {
@@ -397,6 +485,11 @@ kj::Promise<void> Rebalancer::send_chunk(std::shared_ptr<Pass> pass,
         for (unsigned i = 0; i < copies_shared->size(); ++i) {
           const ItemCopy& copy = (*copies_shared)[i];
           ops[i].setKey(data_of(copy.key));
+          if (copy.deleted) {
+            ops[i].setDelete();
+            ops[i].setVersion(copy.version);  // applied only over older copies
+            continue;
+          }
           auto put = ops[i].initPut();
           put.setValue(data_of(copy.value));
           auto options = put.initOptions();
@@ -412,8 +505,9 @@ kj::Promise<void> Rebalancer::send_chunk(std::shared_ptr<Pass> pass,
                       return timer_.timeoutAfter(kSendTimeout, send_once());
                     });
     sends.add(kj::mv(send).then(
-                      [this, pass, count]() {
+                      [this, pass, count, deletes]() {
                         pass->copies += count;
+                        pass->deletes += deletes;
                         ctx_.counters.handoff_keys += count;
                       },
                       [this, pass, count, name = target](kj::Exception&&) {

@@ -3,6 +3,7 @@
 
 #include <kj/async-io.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +30,17 @@ namespace discache::node {
 // the survivors; a joining node receives the keys it now owns; a draining
 // node hands every key to its owners in the ring without it.
 //
+// Tombstones travel the same way as items: for each tombstone it holds, the
+// same sender sends a version-preserving delete to the new owners, which
+// apply it only over older values. So when a partition heals, deletes made
+// on one side reach the copies the other side kept.
+//
+// The rebalancer also keeps the node's HealState (NodeContext::heal):
+// - tombstones may expire only while the cluster is whole in this node's
+//   view (no member suspect or dead, except one dead for over
+//   kDeadForGood) and no pass is due or running; then they live their
+//   lifetime past the later of their delete and that moment.
+//
 // Copies of keys this node does not own under the current ring (it was an
 // owner before the ring changed, or a client with an older view wrote to it)
 // are dropped once the ring has stayed the same for `unowned_grace`, and
@@ -39,6 +51,10 @@ namespace discache::node {
 class Rebalancer {
  public:
   Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer, kj::Duration unowned_grace);
+
+  // A dead member stops holding tombstones back after this long: a node
+  // that crashed for good must not make them pile up to the count bound.
+  static constexpr auto kDeadForGood = std::chrono::hours(1);
 
   // The member list changed; starts (or queues) a pass if the serving set did.
   void membership_changed();
@@ -52,6 +68,7 @@ class Rebalancer {
     std::string target;  // node name
     std::string key;
     std::size_t shard;  // whose loop reads the item
+    bool tombstone = false;  // send the key's tombstone, not its item
   };
   using Plan = std::vector<PlannedCopy>;
   struct ItemCopy {
@@ -59,8 +76,14 @@ class Rebalancer {
     std::string value;
     std::uint64_t version;
     std::uint64_t ttl_ms;
+    bool deleted = false;  // a tombstone: sent as a delete at `version`
   };
   void schedule();
+  // Holds tombstones while the cluster is cut or unsettled, releases them
+  // once it is whole and settled.
+  void update_tombstone_hold();
+  bool cluster_whole() const;
+  kj::Promise<void> hold_ticks();
   // Drops unowned copies after `delay`, unless the ring changes first.
   void arm_unowned_sweep(kj::Duration delay);
   // Resolves with how many copies it dropped.
