@@ -1,5 +1,6 @@
 // What loop 0 (the rebalancer) tells every shard about partitions: when
-// tombstones may expire.
+// tombstones may expire, and whether reads must miss until a heal's
+// handoffs have landed.
 #pragma once
 
 #include <atomic>
@@ -51,8 +52,24 @@ class TombstoneExpiry {
   std::atomic<std::uint64_t> settled_since_ms_{0};
 };
 
+// Any thread (one atomic, read on every get and has). Closed by the
+// rebalancer when a member it had seen dead comes back with the same boot id
+// (a healed partition, or a node that was frozen past --dead-after): this
+// node's copies may be older than writes and deletes made on the other side,
+// so until the handoffs of that change have landed, reads answer misses.
+class ReadGate {
+ public:
+  void close() { closed_.store(true, std::memory_order_relaxed); }
+  void open() { closed_.store(false, std::memory_order_relaxed); }
+  bool closed() const { return closed_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> closed_{false};
+};
+
 struct HealState {
   TombstoneExpiry tombstone_expiry;
+  ReadGate read_gate;
 };
 
 }  // namespace discache::node

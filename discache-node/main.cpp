@@ -450,7 +450,13 @@ class NodeMain {
           discover_, Discovery::Self{cluster_, name, bound, cookie_},
           [&discovered](Endpoint found) { discovered.push(std::move(found)); });
     }
-    Rebalancer rebalancer(main_loop, peers, io.provider->getTimer(), to_kj(unowned_grace_));
+    // After a heal, every node learns of it within about one probe interval
+    // of the others (each gossips with every peer every interval), so their
+    // handoffs start within that of ours: four intervals cover that skew on
+    // a busy machine, plus the rebalancer's 100 ms settling delay.
+    const auto heal_grace = to_kj(4 * timing_.probe_interval) + 100 * kj::MILLISECONDS;
+    Rebalancer rebalancer(main_loop, peers, io.provider->getTimer(), to_kj(unowned_grace_),
+                          heal_grace);
     ctx.on_membership_change = [&rebalancer, &main_loop]() {
       rebalancer.membership_changed();
       main_loop.broadcast_members();

@@ -46,17 +46,22 @@ struct Rebalancer::Pass {
   std::uint64_t copies = 0;
   std::uint64_t deletes = 0;  // of `copies`, tombstones sent as deletes
   std::uint64_t failed = 0;
+  // The read gate this pass opens when done (the heal it was started for),
+  // unless a later heal bumped the generation.
+  bool opens_gate = false;
+  std::uint64_t gate_generation = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
 Rebalancer::Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer,
-                       kj::Duration unowned_grace)
+                       kj::Duration unowned_grace, kj::Duration heal_grace)
     : loop_(loop),
       ctx_(loop.node()),
       peers_(peers),
       timer_(timer),
       last_names_{ctx_.name()},
       unowned_grace_(unowned_grace),
+      heal_grace_(heal_grace),
       errors_(kj::heap<LogTaskFailures>("handoff task failed")),
       tasks_(*errors_) {
   arm_unowned_sweep(unowned_grace_);
@@ -75,8 +80,51 @@ std::vector<std::string> Rebalancer::serving_names() const {
 }
 
 void Rebalancer::membership_changed() {
+  note_heals();
   schedule();
   update_tombstone_hold();
+}
+
+void Rebalancer::note_heals() {
+  for (const auto& m : ctx_.members.list().members) {
+    if (m.name == ctx_.name()) {
+      continue;
+    }
+    if (m.state == MemberState::dead) {
+      seen_dead_[m.name] = m.boot_id;
+      continue;
+    }
+    auto it = seen_dead_.find(m.name);
+    if (it == seen_dead_.end()) {
+      continue;
+    }
+    // Same boot id: the same process, with the copies it kept while cut off
+    // (a new boot id is a restart with an empty store: a join, no gate).
+    const bool healed = serving(m.state) && it->second == m.boot_id;
+    seen_dead_.erase(it);
+    if (!healed || draining_) {
+      continue;  // a draining node runs no pass that could open the gate
+    }
+    ++gate_generation_;
+    gate_waits_for_pass_ = true;
+    if (!ctx_.heal.read_gate.closed()) {
+      std::cerr << "discache-node[" << ctx_.name() << "]: " << m.name
+                << " is back (partition healed): reads miss until handoffs have landed"
+                << std::endl;
+    }
+    ctx_.heal.read_gate.close();
+  }
+}
+
+void Rebalancer::open_gate_after(kj::Duration delay, std::uint64_t generation) {
+  tasks_.add(timer_.afterDelay(delay).then([this, generation]() {
+    if (generation != gate_generation_ || gate_waits_for_pass_ || !ctx_.heal.read_gate.closed()) {
+      return;  // a later heal closed it again: its own pass opens it
+    }
+    ctx_.heal.read_gate.open();
+    std::cerr << "discache-node[" << ctx_.name() << "]: handoffs after the heal done: serving reads"
+              << std::endl;
+  }));
 }
 
 bool Rebalancer::cluster_whole() const {
@@ -145,6 +193,12 @@ void Rebalancer::start_if_needed() {
     // Nothing to hand over, but a sweep may have stopped for this change.
     ++sweep_generation_;
     arm_unowned_sweep(unowned_grace_);
+    if (gate_waits_for_pass_) {
+      // Back before this node rebalanced without it: only the others'
+      // handoffs can bring anything here.
+      gate_waits_for_pass_ = false;
+      open_gate_after(heal_grace_, gate_generation_);
+    }
     update_tombstone_hold();
     return;
   }
@@ -155,6 +209,8 @@ void Rebalancer::start_if_needed() {
     pass->members[m.name] = m;
   }
   pass->replicas = std::max<std::uint32_t>(1, ctx_.members.list().replicas);
+  pass->opens_gate = gate_waits_for_pass_;
+  pass->gate_generation = gate_generation_;
   last_names_ = std::move(names);
   running_ = true;
   update_tombstone_hold();
@@ -168,9 +224,21 @@ void Rebalancer::start_if_needed() {
                        KJ_LOG(WARNING, "handoff pass failed", e.getDescription());
                      })
                      .fork();
-  tasks_.add(current.addBranch().then([this]() {
+  tasks_.add(current.addBranch().then([this, pass]() {
     running_ = false;
     current_pass_ = nullptr;
+    if (pass->opens_gate && pass->gate_generation == gate_generation_) {
+      // The other nodes started their passes for this heal within about a
+      // probe interval of ours, and theirs take about as long: wait that
+      // much more for their copies and deletes to reach us.
+      gate_waits_for_pass_ = false;
+      const auto took = std::chrono::steady_clock::now() - pass->started;
+      open_gate_after(
+          heal_grace_ +
+              std::chrono::duration_cast<std::chrono::milliseconds>(took).count() *
+                  kj::MILLISECONDS,
+          gate_generation_);
+    }
     if (again_) {
       again_ = false;
       start_if_needed();
@@ -303,6 +371,11 @@ kj::Promise<void> Rebalancer::drain(kj::Duration limit) {
   pass->leaving = true;
   ++ctx_.counters.handoff_runs;
   update_tombstone_hold();  // held from now on: this node is going
+  if (gate_waits_for_pass_) {
+    // No pass for the heal will start now; this drain hands everything over.
+    gate_waits_for_pass_ = false;
+    open_gate_after(heal_grace_, gate_generation_);
+  }
   // Wait for a pass already running first: its copies are in flight.
   kj::Promise<void> previous = kj::READY_NOW;
   KJ_IF_MAYBE (current, current_pass_) {

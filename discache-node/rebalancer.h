@@ -39,7 +39,11 @@ namespace discache::node {
 // - tombstones may expire only while the cluster is whole in this node's
 //   view (no member suspect or dead, except one dead for over
 //   kDeadForGood) and no pass is due or running; then they live their
-//   lifetime past the later of their delete and that moment.
+//   lifetime past the later of their delete and that moment;
+// - when a member this node saw dead comes back with the same boot id (a
+//   healed partition, a thawed node), reads answer misses (the read gate)
+//   until the pass for that change has finished and `heal_grace` more has
+//   passed, for the other nodes' handoffs to land here too.
 //
 // Copies of keys this node does not own under the current ring (it was an
 // owner before the ring changed, or a client with an older view wrote to it)
@@ -50,7 +54,11 @@ namespace discache::node {
 // when a later ring change makes this node an owner again.
 class Rebalancer {
  public:
-  Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer, kj::Duration unowned_grace);
+  // `heal_grace`: how long the read gate stays closed after this node's pass
+  // for a heal, on top of that pass's own duration (main derives it from
+  // the probe interval).
+  Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer, kj::Duration unowned_grace,
+             kj::Duration heal_grace);
 
   // A dead member stops holding tombstones back after this long: a node
   // that crashed for good must not make them pile up to the count bound.
@@ -79,6 +87,11 @@ class Rebalancer {
     bool deleted = false;  // a tombstone: sent as a delete at `version`
   };
   void schedule();
+  // Closes the read gate when a member seen dead is serving again with
+  // the same boot id.
+  void note_heals();
+  // Opens the read gate after `delay` unless another heal came since.
+  void open_gate_after(kj::Duration delay, std::uint64_t generation);
   // Holds tombstones while the cluster is cut or unsettled, releases them
   // once it is whole and settled.
   void update_tombstone_hold();
@@ -124,6 +137,11 @@ class Rebalancer {
   // The pass running now, for a drain to wait on.
   kj::Maybe<kj::ForkedPromise<void>> current_pass_;
   kj::Duration unowned_grace_;
+  kj::Duration heal_grace_;
+  // Members seen dead, with the boot id they had then.
+  std::map<std::string, std::uint64_t> seen_dead_;
+  std::uint64_t gate_generation_ = 0;  // bumped by each heal
+  bool gate_waits_for_pass_ = false;   // a heal's pass has yet to start or finish
   std::uint64_t sweep_generation_ = 0;  // a pass bumps it: sweeps armed before it are void
   kj::Own<kj::TaskSet::ErrorHandler> errors_;
   kj::TaskSet tasks_;

@@ -37,6 +37,9 @@ class ShardOperations {
  private:
   // Whether a write at `version` beats what this shard holds for `key`.
   bool is_newer(capnp::Data::Reader key, KeyHash hash, std::uint64_t version, std::uint64_t now);
+  // The item a read (get, has) may return: none while the heal gate is
+  // closed, the one rule for every read path.
+  const ItemView* read_through_gate(capnp::Data::Reader key, KeyHash hash, std::uint64_t now);
 
   ShardState& shard_;
   const ShardedStore& store_;

@@ -39,7 +39,7 @@ struct ShardState {
         versions(writer_id) {}
 
   ItemStore& items;
-  // When tombstones may expire.
+  // Whether reads must miss (the heal gate), and when tombstones may expire.
   const HealState& heal;
   Tombstones tombstones;
   // Versions for writes that arrive without one (single-key calls, tools).
