@@ -46,6 +46,9 @@ struct Rebalancer::Pass {
   std::uint64_t copies = 0;
   std::uint64_t deletes = 0;  // of `copies`, tombstones sent as deletes
   std::uint64_t failed = 0;
+  // Serving members seen dead since the last pass: not senders, and
+  // targets for every key they own (see lapsed_).
+  std::set<std::string> rejoined;
   // The read gate this pass opens when done (the heal it was started for),
   // unless a later heal bumped the generation.
   bool opens_gate = false;
@@ -80,6 +83,11 @@ std::vector<std::string> Rebalancer::serving_names() const {
 }
 
 void Rebalancer::membership_changed() {
+  for (const auto& m : ctx_.members.list().members) {
+    if (m.state == MemberState::dead) {
+      lapsed_.insert(m.name);
+    }
+  }
   note_heals();
   schedule();
   update_tombstone_hold();
@@ -189,7 +197,13 @@ void Rebalancer::start_if_needed() {
   if (draining_) {
     return;
   }
-  if (names == last_names_) {
+  std::set<std::string> rejoined;
+  for (const auto& name : lapsed_) {
+    if (std::binary_search(names.begin(), names.end(), name)) {
+      rejoined.insert(name);
+    }
+  }
+  if (names == last_names_ && rejoined.empty()) {
     // Nothing to hand over, but a sweep may have stopped for this change.
     ++sweep_generation_;
     arm_unowned_sweep(unowned_grace_);
@@ -209,6 +223,12 @@ void Rebalancer::start_if_needed() {
     pass->members[m.name] = m;
   }
   pass->replicas = std::max<std::uint32_t>(1, ctx_.members.list().replicas);
+  pass->rejoined = std::move(rejoined);
+  // From now on only deaths after this pass's start count.
+  std::erase_if(lapsed_, [&pass](const std::string& name) {
+    auto it = pass->members.find(name);
+    return it == pass->members.end() || it->second.state != MemberState::dead;
+  });
   pass->opens_gate = gate_waits_for_pass_;
   pass->gate_generation = gate_generation_;
   last_names_ = std::move(names);
@@ -456,12 +476,13 @@ Rebalancer::Plan Rebalancer::plan_shard(const Pass& pass, std::size_t index,
       }
       return false;
     };
+    auto rejoined = [&](const std::string& name) { return pass.rejoined.count(name) > 0; };
     if (!pass.leaving && !tombstone) {
       // Only the first old owner still serving sends; others stay quiet.
       const std::string* sender = nullptr;
       for (std::size_t i = 0; i < n_old && sender == nullptr; ++i) {
         auto it = pass.members.find(old_name(i));
-        if (it != pass.members.end() && serving(it->second.state)) {
+        if (it != pass.members.end() && serving(it->second.state) && !rejoined(old_name(i))) {
           sender = &old_name(i);
         }
       }
@@ -471,7 +492,7 @@ Rebalancer::Plan Rebalancer::plan_shard(const Pass& pass, std::size_t index,
     }
     for (std::size_t i = 0; i < n_new; ++i) {
       const std::string& target = pass.new_ring.nodes()[new_idx[i]];
-      if (target != self && (pass.leaving || !was_owner(target))) {
+      if (target != self && (pass.leaving || !was_owner(target) || rejoined(target))) {
         plan.push_back(PlannedCopy{target, std::string(key), index, tombstone});
       }
     }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,9 +32,15 @@ namespace discache::node {
 // node hands every key to its owners in the ring without it.
 //
 // Tombstones travel the same way as items: for each tombstone it holds, the
-// same sender sends a version-preserving delete to the new owners, which
-// apply it only over older values. So when a partition heals, deletes made
-// on one side reach the copies the other side kept.
+// node sends a version-preserving delete to the new owners, which apply it
+// only over older values. So when a partition heals, deletes made on one
+// side reach the copies the other side kept.
+//
+// A member seen dead since the last pass that serves again (a healed cut,
+// a thawed node) may hold anything, older than writes made meanwhile: in
+// the next pass it sends nothing, and it receives every key it owns, as if
+// new, even when it was in the old ring too (the pass that would have
+// taken it out may not have run before it came back).
 //
 // The rebalancer also keeps the node's HealState (NodeContext::heal):
 // - tombstones may expire only while the cluster is whole in this node's
@@ -140,6 +147,9 @@ class Rebalancer {
   kj::Duration heal_grace_;
   // Members seen dead, with the boot id they had then.
   std::map<std::string, std::uint64_t> seen_dead_;
+  // Members seen dead since the last pass started: clients left them out
+  // of writes meanwhile, so the next pass refills them (Pass::rejoined).
+  std::set<std::string> lapsed_;
   std::uint64_t gate_generation_ = 0;  // bumped by each heal
   bool gate_waits_for_pass_ = false;   // a heal's pass has yet to start or finish
   std::uint64_t sweep_generation_ = 0;  // a pass bumps it: sweeps armed before it are void
