@@ -6,8 +6,9 @@ namespace {
 std::vector<std::unique_ptr<ShardState>> make_shards(ShardedStore& store, const std::string& name,
                                                      const HealState& heal) {
   // Tombstones are bounded per node; each shard keeps its share. Each costs
-  // roughly 200 bytes plus twice its key (map entry and expiry queue), outside
-  // --memory: ~260 MB for a million 30-byte keys (docs/design.md, Replication).
+  // 238 bytes measured at 29-byte keys (the key is held twice: map entry and
+  // expiry queue), outside --memory: ~240 MB for a million (docs/design.md,
+  // Replication).
   constexpr std::size_t kMaxTombstones = 1'000'000;
   const auto writer = static_cast<std::uint16_t>(std::hash<std::string>{}(name));
   std::vector<std::unique_ptr<ShardState>> shards;
