@@ -62,6 +62,9 @@ bool MemberTable::merge_one(const Member& remote) {
     if (remote.incarnation >= local->incarnation && contradicts &&
         local->state == MemberState::alive) {
       local->incarnation = remote.incarnation + 1;
+      if (remote.state == MemberState::dead) {
+        ++dead_rumours_refuted_;
+      }
       changed("refuted a rumour that this node is " + std::string(to_string(remote.state)));
       return true;
     }

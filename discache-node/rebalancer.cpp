@@ -94,6 +94,15 @@ void Rebalancer::membership_changed() {
 }
 
 void Rebalancer::note_heals() {
+  // Peers put this node back in their ring only once it has refuted their
+  // "dead": closing the gate at the refutation means no client routed by a
+  // healed view reaches it before the gate is shut, even when it has not
+  // yet heard from the far side itself (it may learn the rumour from a
+  // node on its own side).
+  if (ctx_.members.dead_rumours_refuted() != dead_rumours_seen_) {
+    dead_rumours_seen_ = ctx_.members.dead_rumours_refuted();
+    close_gate_for_rumour();
+  }
   for (const auto& m : ctx_.members.list().members) {
     if (m.name == ctx_.name()) {
       continue;
@@ -115,13 +124,24 @@ void Rebalancer::note_heals() {
     }
     ++gate_generation_;
     gate_waits_for_pass_ = true;
-    if (!ctx_.heal.read_gate.closed()) {
-      std::cerr << "discache-node[" << ctx_.name() << "]: " << m.name
-                << " is back (partition healed): reads miss until handoffs have landed"
-                << std::endl;
-    }
+    std::cerr << "discache-node[" << ctx_.name() << "]: " << m.name
+              << " is back (partition healed): reads miss until handoffs have landed"
+              << std::endl;
     ctx_.heal.read_gate.close();
   }
+}
+
+void Rebalancer::close_gate_for_rumour() {
+  if (draining_ || gate_waits_for_pass_) {
+    return;  // closed already, until a pass that will run opens it
+  }
+  ++gate_generation_;
+  std::cerr << "discache-node[" << ctx_.name()
+            << "]: a peer had this node dead (partition healed?): reads miss until handoffs "
+               "have landed"
+            << std::endl;
+  ctx_.heal.read_gate.close();
+  open_gate_after(4 * heal_grace_, gate_generation_);
 }
 
 void Rebalancer::open_gate_after(kj::Duration delay, std::uint64_t generation) {
@@ -130,7 +150,7 @@ void Rebalancer::open_gate_after(kj::Duration delay, std::uint64_t generation) {
       return;  // a later heal closed it again: its own pass opens it
     }
     ctx_.heal.read_gate.open();
-    std::cerr << "discache-node[" << ctx_.name() << "]: handoffs after the heal done: serving reads"
+    std::cerr << "discache-node[" << ctx_.name() << "]: read gate open: serving reads again"
               << std::endl;
   }));
 }

@@ -97,6 +97,10 @@ class Rebalancer {
   // Closes the read gate when a member seen dead is serving again with
   // the same boot id.
   void note_heals();
+  // Closes the read gate for a while: a peer had this node dead, so the
+  // heal is on its way. If no member comes back within a few graces (the
+  // heal proper, whose pass then opens it), it opens again by itself.
+  void close_gate_for_rumour();
   // Opens the read gate after `delay` unless another heal came since.
   void open_gate_after(kj::Duration delay, std::uint64_t generation);
   // Holds tombstones while the cluster is cut or unsettled, releases them
@@ -151,6 +155,7 @@ class Rebalancer {
   // of writes meanwhile, so the next pass refills them (Pass::rejoined).
   std::set<std::string> lapsed_;
   std::uint64_t gate_generation_ = 0;  // bumped by each heal
+  std::uint64_t dead_rumours_seen_ = 0;  // MemberTable::dead_rumours_refuted() handled
   bool gate_waits_for_pass_ = false;   // a heal's pass has yet to start or finish
   std::uint64_t sweep_generation_ = 0;  // a pass bumps it: sweeps armed before it are void
   kj::Own<kj::TaskSet::ErrorHandler> errors_;

@@ -155,9 +155,9 @@ done
 # The mechanisms, not only the outcome: every node closed its read gate at
 # the heal and opened it again, and the handoffs carried deletes.
 for name in "${NODE_NAMES[@]}"; do
-  grep -q "partition healed" "${NODE_LOG[$name]}" || fail "$name never closed its read gate"
-  grep -q "handoffs after the heal done" "${NODE_LOG[$name]}" ||
-    fail "$name never opened its read gate again"
+  grep -q "reads miss until handoffs have landed" "${NODE_LOG[$name]}" ||
+    fail "$name never closed its read gate"
+  grep -q "read gate open" "${NODE_LOG[$name]}" || fail "$name never opened its read gate again"
 done
 deletes=$(cat "${NODE_LOG[@]}" |
   sed -n 's/.*handoff done: [0-9]* copies sent (\([0-9]*\) of them deletes).*/\1/p' |
