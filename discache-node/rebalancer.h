@@ -46,11 +46,14 @@ namespace discache::node {
 // - tombstones may expire only while the cluster is whole in this node's
 //   view (no member suspect or dead, except one dead for over
 //   kDeadForGood) and no pass is due or running; then they live their
-//   lifetime past the later of their delete and that moment;
+//   lifetime past the later of their delete and `unowned_grace` after that
+//   moment (when stale unowned copies are gone);
 // - when a member this node saw dead comes back with the same boot id (a
 //   healed partition, a thawed node), reads answer misses (the read gate)
 //   until the pass for that change has finished and `heal_grace` more has
-//   passed, for the other nodes' handoffs to land here too.
+//   passed, for the other nodes' handoffs to land here too. Refuting a
+//   rumour that this node is dead closes it as well (peers re-admit it
+//   only after that), opening by itself if no member comes back.
 //
 // Copies of keys this node does not own under the current ring (it was an
 // owner before the ring changed, or a client with an older view wrote to it)
