@@ -148,6 +148,12 @@ class NodeMain {
                           "replica that missed writes or deletes converges without a read "
                           "(default 30s: a pair must meet within the 60 s tombstone "
                           "lifetime; 0 turns it off). Give every node the same value.")
+        .addOptionWithArg({"tombstone-lifetime"}, KJ_BIND_METHOD(*this, set_tombstone_lifetime),
+                          "<duration>",
+                          "How long a delete is remembered once the cluster is whole and "
+                          "settled (no member suspect or dead, every handoff done): while a "
+                          "member is cut off, tombstones do not expire, so a healed partition "
+                          "cannot bring deleted keys back (default 60s).")
         .addOptionWithArg({"max-key-bytes"}, KJ_BIND_METHOD(*this, set_max_key), "<bytes>",
                           "Largest key accepted (default 1024).")
         .addOptionWithArg({"max-value-bytes"}, KJ_BIND_METHOD(*this, set_max_value), "<bytes>",
@@ -335,6 +341,10 @@ class NodeMain {
     return true;
   }
 
+  kj::MainBuilder::Validity set_tombstone_lifetime(kj::StringPtr arg) {
+    return set_duration(arg, tombstone_lifetime_, "--tombstone-lifetime");
+  }
+
   kj::MainBuilder::Validity set_max_connections(kj::StringPtr arg) {
     auto n = parse_count(arg);
     if (!n || *n < 1 || *n > 1'000'000) {
@@ -500,6 +510,8 @@ class NodeMain {
               << format_size(in_flight_budget_bytes) << std::endl;
     ctx.coalesce = coalesce_;
     ctx.cookie = cookie_;
+    ctx.heal.tombstone_expiry.set_lifetime_ms(
+        static_cast<std::uint64_t>(tombstone_lifetime_.count()));
     if (*tls) {
       ctx.tls = &(*tls)->server;  // each loop makes its own TlsServer from it
     }
@@ -534,7 +546,13 @@ class NodeMain {
           discover_, Discovery::Self{cluster_, name, bound, cookie_},
           [&discovered](Endpoint found) { discovered.push(std::move(found)); });
     }
-    Rebalancer rebalancer(main_loop, peers, io.provider->getTimer(), to_kj(unowned_grace_));
+    // After a heal, every node learns of it within about one probe interval
+    // of the others (each gossips with every peer every interval), so their
+    // handoffs start within that of ours: four intervals cover that skew on
+    // a busy machine, plus the rebalancer's 100 ms settling delay.
+    const auto heal_grace = to_kj(4 * timing_.probe_interval) + 100 * kj::MILLISECONDS;
+    Rebalancer rebalancer(main_loop, peers, io.provider->getTimer(), to_kj(unowned_grace_),
+                          heal_grace);
     AntiEntropy anti_entropy(main_loop, peers, io.provider->getTimer(),
                              to_kj(anti_entropy_interval_));
     ctx.on_membership_change = [&rebalancer, &main_loop]() {
@@ -668,6 +686,7 @@ class NodeMain {
   std::chrono::milliseconds unowned_grace_{60000};
   std::chrono::milliseconds forget_after_stall_{1000};
   std::chrono::milliseconds anti_entropy_interval_{30000};  // 0: off
+  std::chrono::milliseconds tombstone_lifetime_{TombstoneExpiry::kDefaultLifetimeMs};
   bool coalesce_ = true;
   std::optional<std::string> cookie_file_;
   std::string cookie_;

@@ -138,6 +138,9 @@ bool MemberTable::merge_self(const Member& remote) {
                            remote.incarnation > me.incarnation || other_process;
   if (remote.incarnation >= me.incarnation && contradicts && me.state == MemberState::alive) {
     me.incarnation = remote.incarnation + 1;
+    if (remote.state == MemberState::dead) {
+      ++dead_rumours_refuted_;  // the heal gate closes on it (Rebalancer)
+    }
     changed("refuted a rumour that this node is " + std::string(to_string(remote.state)) +
             (other_process ? " (an entry of an earlier run)" : ""));
     return true;

@@ -79,6 +79,11 @@ class MemberTable {
   // Members other than self that are worth talking to (not left).
   std::vector<Member> peers() const;
 
+  // How often this node refuted a rumour that it was dead: each time, some
+  // member had taken it out of the ring (a cut, a freeze), so what it holds
+  // may be older than writes made meanwhile (Rebalancer's read gate).
+  std::uint64_t dead_rumours_refuted() const { return dead_rumours_refuted_; }
+
  private:
   void changed(const std::string& what);
   // merge_one() for an entry about this node's name.
@@ -91,6 +96,7 @@ class MemberTable {
   // A member's clock starts when it is learnt of or changes incarnation, so a
   // newcomer gets a full grace period before it can be suspected.
   std::map<std::string, Clock::time_point> heard_;
+  std::uint64_t dead_rumours_refuted_ = 0;
   ChangeLog log_;
   NameTaken name_taken_;
 };

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "connection_limits.h"
+#include "heal_state.h"
 #include "in_flight_budget.h"
 #include "member_table.h"
 #include "node_clock.h"
@@ -69,6 +70,9 @@ struct NodeContext {
   const std::string& name() const { return name_; }
 
   ShardedStore store;
+  // Before `shards`, which hold references to it. Any thread (atomics);
+  // written by the rebalancer on loop 0.
+  HealState heal;
   std::vector<std::unique_ptr<ShardState>> shards;
   MemberTable members;
   ControlCounters counters;

@@ -23,6 +23,9 @@ constexpr auto kSendTimeout = 5 * kj::SECONDS;
 constexpr std::size_t kUnownedChunk = 4096;
 // The longest wait between sweeps on a steady ring that found nothing.
 constexpr kj::Duration kUnownedMaxRecheck = 10 * kj::MINUTES;
+// How often the tombstone hold is looked at besides member-list changes: a
+// dead member becomes dead for good with no change to tell us.
+constexpr kj::Duration kHoldTick = 1 * kj::SECONDS;
 
 bool serving(MemberState state) {
   return state == MemberState::alive || state == MemberState::suspect;
@@ -34,7 +37,8 @@ struct Rebalancer::Pass {
   HashRing old_ring;
   HashRing new_ring;
   std::map<std::string, Member> members;  // by name, for addresses
-  // Owners under both rings that restarted (empty stores): they get copies
+  // Owners under both rings that restarted (empty stores) or were seen dead
+  // since the last pass (they missed writes; see lapsed_): they get copies
   // as if they were new owners, and never send.
   std::set<std::string> refilled;
   std::size_t replicas = 1;
@@ -44,12 +48,17 @@ struct Rebalancer::Pass {
   Plan plan;
   std::size_t next = 0;
   std::uint64_t copies = 0;
+  std::uint64_t deletes = 0;  // of `copies`, tombstones sent as deletes
   std::uint64_t failed = 0;
+  // The read gate this pass opens when done (the heal it was started for),
+  // unless a later heal bumped the generation.
+  bool opens_gate = false;
+  std::uint64_t gate_generation = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
 Rebalancer::Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer,
-                       kj::Duration unowned_grace)
+                       kj::Duration unowned_grace, kj::Duration heal_grace)
     : loop_(loop),
       ctx_(loop.node()),
       peers_(peers),
@@ -57,9 +66,11 @@ Rebalancer::Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer,
       last_names_{ctx_.name()},
       last_boots_{{ctx_.name(), ctx_.members.self().boot_id}},
       unowned_grace_(unowned_grace),
+      heal_grace_(heal_grace),
       errors_(kj::heap<LogTaskFailures>("handoff task failed")),
       tasks_(*errors_) {
   arm_unowned_sweep(unowned_grace_);
+  tasks_.add(hold_ticks());
 }
 
 std::vector<std::string> Rebalancer::serving_names() const {
@@ -97,7 +108,120 @@ std::set<std::string> Rebalancer::restarted_since_last_pass(
   return restarted;
 }
 
-void Rebalancer::membership_changed() { schedule(); }
+
+void Rebalancer::membership_changed() {
+  for (const auto& m : ctx_.members.list().members) {
+    if (m.state == MemberState::dead) {
+      lapsed_.insert(m.name);
+    }
+  }
+  note_heals();
+  schedule();
+  update_tombstone_hold();
+}
+
+void Rebalancer::note_heals() {
+  // Peers put this node back in their ring only once it has refuted their
+  // "dead": closing the gate at the refutation means no client routed by a
+  // healed view reaches it before the gate is shut, even when it has not
+  // yet heard from the far side itself (it may learn the rumour from a
+  // node on its own side).
+  if (ctx_.members.dead_rumours_refuted() != dead_rumours_seen_) {
+    dead_rumours_seen_ = ctx_.members.dead_rumours_refuted();
+    close_gate_for_rumour();
+  }
+  for (const auto& m : ctx_.members.list().members) {
+    if (m.name == ctx_.name()) {
+      continue;
+    }
+    if (m.state == MemberState::dead) {
+      seen_dead_[m.name] = m.boot_id;
+      continue;
+    }
+    auto it = seen_dead_.find(m.name);
+    if (it == seen_dead_.end()) {
+      continue;
+    }
+    // Same boot id: the same process, with the copies it kept while cut off
+    // (a new boot id is a restart with an empty store: a join, no gate).
+    const bool healed = serving(m.state) && it->second == m.boot_id;
+    seen_dead_.erase(it);
+    if (!healed || draining_) {
+      continue;  // a draining node runs no pass that could open the gate
+    }
+    ++gate_generation_;
+    gate_waits_for_pass_ = true;
+    std::cerr << "discache-node[" << ctx_.name() << "]: " << m.name
+              << " is back (partition healed): reads miss until handoffs have landed"
+              << std::endl;
+    ctx_.heal.read_gate.close();
+  }
+}
+
+void Rebalancer::close_gate_for_rumour() {
+  if (draining_ || gate_waits_for_pass_) {
+    return;  // closed already, until a pass that will run opens it
+  }
+  ++gate_generation_;
+  std::cerr << "discache-node[" << ctx_.name()
+            << "]: a peer had this node dead (partition healed?): reads miss until handoffs "
+               "have landed"
+            << std::endl;
+  ctx_.heal.read_gate.close();
+  open_gate_after(4 * heal_grace_, gate_generation_);
+}
+
+void Rebalancer::open_gate_after(kj::Duration delay, std::uint64_t generation) {
+  tasks_.add(timer_.afterDelay(delay).then([this, generation]() {
+    if (generation != gate_generation_ || gate_waits_for_pass_ || !ctx_.heal.read_gate.closed()) {
+      return;  // a later heal closed it again: its own pass opens it
+    }
+    ctx_.heal.read_gate.open();
+    std::cerr << "discache-node[" << ctx_.name() << "]: read gate open: serving reads again"
+              << std::endl;
+  }));
+}
+
+bool Rebalancer::cluster_whole() const {
+  const auto now = MemberTable::Clock::now();
+  for (const auto& m : ctx_.members.list().members) {
+    if (m.name == ctx_.name()) {
+      continue;
+    }
+    if (m.state == MemberState::suspect) {
+      return false;
+    }
+    if (m.state == MemberState::dead && now - ctx_.members.last_heard(m.name) < kDeadForGood) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Rebalancer::update_tombstone_hold() {
+  // Settled: whole, and the store balanced for the serving set (no pass due
+  // or running), so every tombstone has been handed to its owners.
+  const bool settled =
+      cluster_whole() && !running_ && !scheduled_ && !draining_ && serving_names() == last_names_;
+  auto& expiry = ctx_.heal.tombstone_expiry;
+  if (!settled) {
+    expiry.hold();
+  } else if (expiry.held()) {
+    // Counted from when the copies this node no longer owns are dropped
+    // (--unowned-grace after the last pass; other nodes drop theirs at
+    // about the same time): a tombstone must outlive every stale copy of
+    // its key, and a client in its transition window still reads those.
+    const auto grace_ms = static_cast<std::uint64_t>(unowned_grace_ / kj::MILLISECONDS);
+    expiry.release(node_now_ms() + grace_ms);
+  }
+}
+
+kj::Promise<void> Rebalancer::hold_ticks() {
+  return timer_.afterDelay(kHoldTick).then([this]() {
+    update_tombstone_hold();
+    return hold_ticks();
+  });
+}
 
 void Rebalancer::schedule() {
   if (scheduled_ || draining_) {
@@ -122,10 +246,23 @@ void Rebalancer::start_if_needed() {
     return;
   }
   auto restarted = restarted_since_last_pass(boots);
-  if (names == last_names_ && restarted.empty()) {
+  std::set<std::string> rejoined;
+  for (const auto& name : lapsed_) {
+    if (std::binary_search(names.begin(), names.end(), name)) {
+      rejoined.insert(name);
+    }
+  }
+  if (names == last_names_ && restarted.empty() && rejoined.empty()) {
     // Nothing to hand over, but a sweep may have stopped for this change.
     ++sweep_generation_;
     arm_unowned_sweep(unowned_grace_);
+    if (gate_waits_for_pass_) {
+      // Back before this node rebalanced without it: only the others'
+      // handoffs can bring anything here.
+      gate_waits_for_pass_ = false;
+      open_gate_after(heal_grace_, gate_generation_);
+    }
+    update_tombstone_hold();
     return;
   }
   auto pass = std::make_shared<Pass>();
@@ -143,10 +280,21 @@ void Rebalancer::start_if_needed() {
     std::cerr << "discache-node[" << ctx_.name() << "]: refilling " << list
               << " (restarted with an empty store)" << std::endl;
   }
+  // Restarted (empty) and rejoined (missed writes while dead) members are
+  // refilled alike.
   pass->refilled = std::move(restarted);
+  pass->refilled.insert(rejoined.begin(), rejoined.end());
+  // From now on only deaths after this pass's start count.
+  std::erase_if(lapsed_, [&pass](const std::string& name) {
+    auto it = pass->members.find(name);
+    return it == pass->members.end() || it->second.state != MemberState::dead;
+  });
+  pass->opens_gate = gate_waits_for_pass_;
+  pass->gate_generation = gate_generation_;
   last_names_ = std::move(names);
   last_boots_ = std::move(boots);
   running_ = true;
+  update_tombstone_hold();
   ++sweep_generation_;
   ++ctx_.counters.handoff_runs;
   auto current = run(pass)
@@ -157,9 +305,21 @@ void Rebalancer::start_if_needed() {
                        KJ_LOG(WARNING, "handoff pass failed", e.getDescription());
                      })
                      .fork();
-  tasks_.add(current.addBranch().then([this]() {
+  tasks_.add(current.addBranch().then([this, pass]() {
     running_ = false;
     current_pass_ = nullptr;
+    if (pass->opens_gate && pass->gate_generation == gate_generation_) {
+      // The other nodes started their passes for this heal within about a
+      // probe interval of ours, and theirs take about as long: wait that
+      // much more for their copies and deletes to reach us.
+      gate_waits_for_pass_ = false;
+      const auto took = std::chrono::steady_clock::now() - pass->started;
+      open_gate_after(
+          heal_grace_ +
+              std::chrono::duration_cast<std::chrono::milliseconds>(took).count() *
+                  kj::MILLISECONDS,
+          gate_generation_);
+    }
     if (again_) {
       again_ = false;
       start_if_needed();
@@ -167,6 +327,7 @@ void Rebalancer::start_if_needed() {
     if (!running_) {
       arm_unowned_sweep(unowned_grace_);
     }
+    update_tombstone_hold();
   }));
   current_pass_ = kj::mv(current);
 }
@@ -290,6 +451,12 @@ kj::Promise<void> Rebalancer::drain(kj::Duration limit) {
   pass->replicas = std::max<std::uint32_t>(1, ctx_.members.list().replicas);
   pass->leaving = true;
   ++ctx_.counters.handoff_runs;
+  update_tombstone_hold();  // held from now on: this node is going
+  if (gate_waits_for_pass_) {
+    // No pass for the heal will start now; this drain hands everything over.
+    gate_waits_for_pass_ = false;
+    open_gate_after(heal_grace_, gate_generation_);
+  }
   // Wait for a pass already running first: its copies are in flight.
   kj::Promise<void> previous = kj::READY_NOW;
   KJ_IF_MAYBE (current, current_pass_) {
@@ -310,7 +477,7 @@ kj::Promise<void> Rebalancer::run(std::shared_ptr<Pass> pass) {
                         std::chrono::steady_clock::now() - pass->started)
                         .count();
     std::cerr << "discache-node[" << ctx_.name() << "]: handoff done: " << pass->copies
-              << " copies sent"
+              << " copies sent (" << pass->deletes << " of them deletes)"
               << (pass->failed ? ", " + std::to_string(pass->failed) + " failed" : "") << " in "
               << ms << " ms" << std::endl;
     ctx_.counters.handoff_pending = false;
@@ -329,9 +496,15 @@ kj::Promise<void> Rebalancer::make_plan(std::shared_ptr<Pass> pass) {
       pass->plan.insert(pass->plan.end(), std::make_move_iterator(part.begin()),
                         std::make_move_iterator(part.end()));
     }
-    // Group by target so each chunk makes few, full batch calls.
-    std::stable_sort(pass->plan.begin(), pass->plan.end(),
-                     [](const auto& a, const auto& b) { return a.target < b.target; });
+    // Deletes first: a copy that lands late is a miss meanwhile, a delete
+    // that lands late lets an older value be read. Then group by target so
+    // each chunk makes few, full batch calls.
+    std::stable_sort(pass->plan.begin(), pass->plan.end(), [](const auto& a, const auto& b) {
+      if (a.tombstone != b.tombstone) {
+        return a.tombstone;
+      }
+      return a.target < b.target;
+    });
   });
 }
 
@@ -341,9 +514,18 @@ Rebalancer::Plan Rebalancer::plan_shard(const Pass& pass, std::size_t index,
   const std::uint64_t now = node_now_ms();
   std::vector<std::uint32_t> old_idx(pass.replicas);
   std::vector<std::uint32_t> new_idx(pass.replicas);
-  auto visit = [&](const ScannedItem& item) {
-    const std::size_t n_old = pass.old_ring.owners(item.key, old_idx);
-    const std::size_t n_new = pass.new_ring.owners(item.key, new_idx);
+  // Items and tombstones go to the same targets: the new owners that were
+  // not owners before. An item has one sender, the first old owner still
+  // serving. A tombstone has every node holding it as a sender: when a cut
+  // heals, each node walks its own sequence of rings (3, 4, 5, 6 nodes as
+  // members come back one by one), so "the first old owner" of one node's
+  // step may be a node on the other side whose own steps differ, and a
+  // missed delete, unlike a missed copy, brings a value back. Each holder
+  // sending to every owner new in each of its steps reaches every final
+  // owner; duplicates cost a small op each and are refused as not newer.
+  auto plan_key = [&](std::string_view key, bool tombstone) {
+    const std::size_t n_old = pass.old_ring.owners(key, old_idx);
+    const std::size_t n_new = pass.new_ring.owners(key, new_idx);
     auto old_name = [&](std::size_t i) -> const std::string& {
       return pass.old_ring.nodes()[old_idx[i]];
     };
@@ -355,15 +537,16 @@ Rebalancer::Plan Rebalancer::plan_shard(const Pass& pass, std::size_t index,
       }
       return false;
     };
-    // A restarted owner holds nothing: it needs a copy as a new owner does.
-    auto restarted = [&](const std::string& name) { return pass.refilled.count(name) > 0; };
-    if (!pass.leaving) {
-      // Only the first old owner still serving (and not restarted, so it has
-      // the key) sends; others stay quiet.
+    // A restarted owner holds nothing, a rejoined one missed writes: each
+    // needs a copy as a new owner does, and never sends.
+    auto refill = [&](const std::string& name) { return pass.refilled.count(name) > 0; };
+    if (!pass.leaving && !tombstone) {
+      // Only the first old owner still serving (and not being refilled, so
+      // it has the key) sends; others stay quiet.
       const std::string* sender = nullptr;
       for (std::size_t i = 0; i < n_old && sender == nullptr; ++i) {
         auto it = pass.members.find(old_name(i));
-        if (it != pass.members.end() && serving(it->second.state) && !restarted(old_name(i))) {
+        if (it != pass.members.end() && serving(it->second.state) && !refill(old_name(i))) {
           sender = &old_name(i);
         }
       }
@@ -373,14 +556,26 @@ Rebalancer::Plan Rebalancer::plan_shard(const Pass& pass, std::size_t index,
     }
     for (std::size_t i = 0; i < n_new; ++i) {
       const std::string& target = pass.new_ring.nodes()[new_idx[i]];
-      if (target != self && (pass.leaving || !was_owner(target) || restarted(target))) {
-        plan.push_back(PlannedCopy{target, std::string(item.key), index});
+      if (target != self && (pass.leaving || !was_owner(target) || refill(target))) {
+        plan.push_back(PlannedCopy{target, std::string(key), index, tombstone});
       }
     }
   };
   std::uint64_t cursor = 0;
   do {
-    cursor = shard.items.scan(cursor, std::numeric_limits<std::size_t>::max(), now, visit).next;
+    cursor = shard.items
+                 .scan(cursor, std::numeric_limits<std::size_t>::max(), now,
+                       [&](const ScannedItem& item) { plan_key(item.key, false); })
+                 .next;
+  } while (cursor != 0);
+  // Deletes the new owners may have missed (made while they were cut off,
+  // or before they joined): without these, their older copies would come
+  // back once the tombstones here expire.
+  do {
+    cursor = shard.tombstones.scan(cursor, std::numeric_limits<std::size_t>::max(), now,
+                                   [&](std::string_view key, std::uint64_t) {
+                                     plan_key(key, true);
+                                   });
   } while (cursor != 0);
   return plan;
 }
@@ -400,6 +595,12 @@ kj::Promise<void> Rebalancer::run_chunk(std::shared_ptr<Pass> pass) {
       for (std::size_t p = begin; p < end; ++p) {
         const PlannedCopy& copy = pass->plan[p];
         if (copy.shard != i) {
+          continue;
+        }
+        if (copy.tombstone) {
+          if (const std::uint64_t version = shard.tombstones.version(copy.key, now)) {
+            found.emplace_back(copy.target, ItemCopy{copy.key, {}, version, 0, true});
+          }
           continue;
         }
         if (const ItemView* item = shard.items.find(copy.key, now)) {
@@ -431,6 +632,8 @@ kj::Promise<void> Rebalancer::send_chunk(std::shared_ptr<Pass> pass,
       continue;
     }
     const std::size_t count = copies.size();
+    const auto deletes = static_cast<std::size_t>(
+        std::count_if(copies.begin(), copies.end(), [](const ItemCopy& c) { return c.deleted; }));
     // One retry: a first failure is often a connection that just went stale.
     auto copies_shared = std::make_shared<std::vector<ItemCopy>>(std::move(copies));
     auto send_once = [this, copies_shared, member = member->second]() {
@@ -440,6 +643,11 @@ kj::Promise<void> Rebalancer::send_chunk(std::shared_ptr<Pass> pass,
         for (unsigned i = 0; i < copies_shared->size(); ++i) {
           const ItemCopy& copy = (*copies_shared)[i];
           ops[i].setKey(data_of(copy.key));
+          if (copy.deleted) {
+            ops[i].setDelete();
+            ops[i].setVersion(copy.version);  // applied only over older copies
+            continue;
+          }
           auto put = ops[i].initPut();
           put.setValue(data_of(copy.value));
           auto options = put.initOptions();
@@ -455,8 +663,9 @@ kj::Promise<void> Rebalancer::send_chunk(std::shared_ptr<Pass> pass,
                       return timer_.timeoutAfter(kSendTimeout, send_once());
                     });
     sends.add(kj::mv(send).then(
-                      [this, pass, count]() {
+                      [this, pass, count, deletes]() {
                         pass->copies += count;
+                        pass->deletes += deletes;
                         ctx_.counters.handoff_keys += count;
                       },
                       [this, pass, count, name = target](kj::Exception&&) {

@@ -3,6 +3,7 @@
 
 #include <kj/async-io.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -33,6 +34,30 @@ namespace discache::node {
 // briefly it was away) is refilled as if it were joining, by the first of
 // each key's other owners still serving.
 //
+// Tombstones travel the same way as items: for each tombstone it holds, the
+// node sends a version-preserving delete to the new owners, which apply it
+// only over older values. So when a partition heals, deletes made on one
+// side reach the copies the other side kept.
+//
+// A member seen dead since the last pass that serves again (a healed cut,
+// a thawed node) may hold anything, older than writes made meanwhile: in
+// the next pass it sends nothing, and it receives every key it owns, as if
+// new, even when it was in the old ring too (the pass that would have
+// taken it out may not have run before it came back).
+//
+// The rebalancer also keeps the node's HealState (NodeContext::heal):
+// - tombstones may expire only while the cluster is whole in this node's
+//   view (no member suspect or dead, except one dead for over
+//   kDeadForGood) and no pass is due or running; then they live their
+//   lifetime past the later of their delete and `unowned_grace` after that
+//   moment (when stale unowned copies are gone);
+// - when a member this node saw dead comes back with the same boot id (a
+//   healed partition, a thawed node), reads answer misses (the read gate)
+//   until the pass for that change has finished and `heal_grace` more has
+//   passed, for the other nodes' handoffs to land here too. Refuting a
+//   rumour that this node is dead closes it as well (peers re-admit it
+//   only after that), opening by itself if no member comes back.
+//
 // Copies of keys this node does not own under the current ring (it was an
 // owner before the ring changed, or a client with an older view wrote to it)
 // are dropped once the ring has stayed the same for `unowned_grace`, and
@@ -42,7 +67,15 @@ namespace discache::node {
 // when a later ring change makes this node an owner again.
 class Rebalancer {
  public:
-  Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer, kj::Duration unowned_grace);
+  // `heal_grace`: how long the read gate stays closed after this node's pass
+  // for a heal, on top of that pass's own duration (main derives it from
+  // the probe interval).
+  Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer, kj::Duration unowned_grace,
+             kj::Duration heal_grace);
+
+  // A dead member stops holding tombstones back after this long: a node
+  // that crashed for good must not make them pile up to the count bound.
+  static constexpr auto kDeadForGood = std::chrono::hours(1);
 
   // The member list changed; starts (or queues) a pass if the serving set did.
   void membership_changed();
@@ -56,6 +89,7 @@ class Rebalancer {
     std::string target;  // node name
     std::string key;
     std::size_t shard;  // whose loop reads the item
+    bool tombstone = false;  // send the key's tombstone, not its item
   };
   using Plan = std::vector<PlannedCopy>;
   struct ItemCopy {
@@ -63,8 +97,23 @@ class Rebalancer {
     std::string value;
     std::uint64_t version;
     std::uint64_t ttl_ms;
+    bool deleted = false;  // a tombstone: sent as a delete at `version`
   };
   void schedule();
+  // Closes the read gate when a member seen dead is serving again with
+  // the same boot id.
+  void note_heals();
+  // Closes the read gate for a while: a peer had this node dead, so the
+  // heal is on its way. If no member comes back within a few graces (the
+  // heal proper, whose pass then opens it), it opens again by itself.
+  void close_gate_for_rumour();
+  // Opens the read gate after `delay` unless another heal came since.
+  void open_gate_after(kj::Duration delay, std::uint64_t generation);
+  // Holds tombstones while the cluster is cut or unsettled, releases them
+  // once it is whole and settled.
+  void update_tombstone_hold();
+  bool cluster_whole() const;
+  kj::Promise<void> hold_ticks();
   // Drops unowned copies after `delay`, unless the ring changes first.
   void arm_unowned_sweep(kj::Duration delay);
   // Resolves with how many copies it dropped.
@@ -111,6 +160,15 @@ class Rebalancer {
   // The pass running now, for a drain to wait on.
   kj::Maybe<kj::ForkedPromise<void>> current_pass_;
   kj::Duration unowned_grace_;
+  kj::Duration heal_grace_;
+  // Members seen dead, with the boot id they had then.
+  std::map<std::string, std::uint64_t> seen_dead_;
+  // Members seen dead since the last pass started: clients left them out
+  // of writes meanwhile, so the next pass refills them (Pass::refilled).
+  std::set<std::string> lapsed_;
+  std::uint64_t gate_generation_ = 0;  // bumped by each heal
+  std::uint64_t dead_rumours_seen_ = 0;  // MemberTable::dead_rumours_refuted() handled
+  bool gate_waits_for_pass_ = false;   // a heal's pass has yet to start or finish
   std::uint64_t sweep_generation_ = 0;  // a pass bumps it: sweeps armed before it are void
   kj::Own<kj::TaskSet::ErrorHandler> errors_;
   kj::TaskSet tasks_;

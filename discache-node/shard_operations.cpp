@@ -45,7 +45,7 @@ PutMode to_store(wire::PutMode mode) {
 void ShardOperations::get(capnp::Data::Reader key, KeyHash hash, wire::OpResult::Builder out) {
   ++shard_.counters.gets;
   const std::uint64_t now = node_now_ms();
-  const ItemView* item = shard_.items.find(view_of(key), hash, now);
+  const ItemView* item = read_through_gate(key, hash, now);
   if (item == nullptr) {
     ++shard_.counters.misses;
     out.setStatus(wire::Status::NOT_FOUND);
@@ -139,7 +139,17 @@ std::uint64_t ShardOperations::held_version(capnp::Data::Reader key, KeyHash has
 }
 
 bool ShardOperations::has(capnp::Data::Reader key, KeyHash hash) {
-  return shard_.items.find(view_of(key), hash, node_now_ms()) != nullptr;
+  return read_through_gate(key, hash, node_now_ms()) != nullptr;
+}
+
+const ItemView* ShardOperations::read_through_gate(capnp::Data::Reader key, KeyHash hash,
+                                                   std::uint64_t now) {
+  if (shard_.heal.read_gate.closed()) {
+    // A heal's handoffs have not all landed: what this shard holds may be
+    // older than a write or delete made across the cut. A miss is safe.
+    return nullptr;
+  }
+  return shard_.items.find(view_of(key), hash, now);
 }
 
 void ShardOperations::apply(wire::Op::Reader op, KeyHash hash, wire::OpResult::Builder out) {

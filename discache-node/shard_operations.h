@@ -38,6 +38,9 @@ class ShardOperations {
   // The newest version this shard holds for `key`, item or tombstone (0:
   // none): a versioned write at or below it is stale.
   std::uint64_t held_version(capnp::Data::Reader key, KeyHash hash, std::uint64_t now);
+  // The item a read (get, has) may return: none while the heal gate is
+  // closed, the one rule for every read path.
+  const ItemView* read_through_gate(capnp::Data::Reader key, KeyHash hash, std::uint64_t now);
 
   ShardState& shard_;
   const ShardedStore& store_;

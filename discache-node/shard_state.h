@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "heal_state.h"
 #include "item_store.h"
 #include "tombstones.h"
 #include "version_clock.h"
@@ -29,14 +30,17 @@ struct ShardCounters {
 // key's shard, so the check "is this write newer than what I hold" never
 // leaves the thread that owns the key.
 struct ShardState {
-  ShardState(ItemStore& items_in, std::uint16_t writer_id, std::size_t max_tombstones)
-      : items(items_in), tombstones(kTombstoneTtlMs, max_tombstones), versions(writer_id) {}
-
-  // Deletes are remembered for a minute: far longer than any in-flight
-  // repair or handoff, short enough to stay small.
-  static constexpr std::uint64_t kTombstoneTtlMs = 60'000;
+  // `heal` is the node's, shared by every shard (it outlives them).
+  ShardState(ItemStore& items_in, std::uint16_t writer_id, std::size_t max_tombstones,
+             const HealState& heal_in)
+      : items(items_in),
+        heal(heal_in),
+        tombstones(heal_in.tombstone_expiry, max_tombstones),
+        versions(writer_id) {}
 
   ItemStore& items;
+  // Whether reads must miss (the heal gate), and when tombstones may expire.
+  const HealState& heal;
   Tombstones tombstones;
   // Stamps writes that arrive without a version (single-key calls, tools)
   // and observes every version a write brings, so its own stamps land above

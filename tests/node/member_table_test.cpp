@@ -119,6 +119,16 @@ TEST_CASE("self refutes a rumour by raising its incarnation past it") {
   CHECK(f.table.self().incarnation == 6);
 }
 
+TEST_CASE("refuting a dead rumour is counted, a suspect one is not (the read gate's cue)") {
+  Fixture f;
+  CHECK(f.table.merge_one(member("self", MemberState::suspect, 0)));
+  CHECK(f.table.dead_rumours_refuted() == 0);
+  CHECK(f.table.merge_one(member("self", MemberState::dead, 1)));
+  CHECK(f.table.dead_rumours_refuted() == 1);
+  CHECK_FALSE(f.table.merge_one(member("self", MemberState::dead, 1)));  // answered already
+  CHECK(f.table.dead_rumours_refuted() == 1);
+}
+
 TEST_CASE("a node that is leaving does not refute, and others see it leave") {
   Fixture f;
   f.table.set_self_state(MemberState::leaving);
