@@ -1,3 +1,4 @@
+#include "heal_state.h"
 #include "reconcile_digest.h"
 
 #include <doctest/doctest.h>
@@ -58,8 +59,9 @@ TEST_CASE(
   CHECK(scope_a->id == scope_b->id);
   ItemStore store_a(small_limits());
   ItemStore store_b(small_limits());
-  ShardState a(store_a, 1, 1000);
-  ShardState b(store_b, 2, 1000);
+  HealState heal;
+  ShardState a(store_a, 1, 1000, heal);
+  ShardState b(store_b, 2, 1000, heal);
   for (int i = 0; i < 500; ++i) {
     put(a, "k" + std::to_string(i), version_at(1000));
     put(b, "k" + std::to_string(i), version_at(1000));
@@ -96,7 +98,8 @@ TEST_CASE("only keys both nodes own count") {
   auto scope = ReconcileScope::make(names, 2, "a", {"b"});
   REQUIRE(scope);
   ItemStore store(small_limits());
-  ShardState shard(store, 1, 1000);
+  HealState heal;
+  ShardState shard(store, 1, 1000, heal);
   int shared = 0;
   for (int i = 0; i < 300; ++i) {
     const std::string key = "k" + std::to_string(i);
@@ -151,7 +154,8 @@ TEST_CASE(
 }
 
 TEST_CASE("a forgotten tombstone raises the watermark: expired or dropped over the bound") {
-  Tombstones t(/*ttl_ms=*/1000, /*max_entries=*/2);
+  TombstoneExpiry expiry(/*lifetime_ms=*/1000);
+  Tombstones t(expiry, /*max_entries=*/2);
   CHECK(t.forgotten_version(0) == 0);
   t.add("a", 7, 0);
   t.add("b", 5, 10);

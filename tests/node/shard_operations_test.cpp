@@ -1,6 +1,7 @@
 // ShardOperations: the version rules a node applies to writes. A write at or
 // below what the shard holds is stale and the reply says what it holds; the
 // shard's clock learns every version a write brings.
+#include "heal_state.h"
 #include "shard_operations.h"
 
 #include <capnp/message.h>
@@ -22,7 +23,8 @@ capnp::Data::Reader bytes(std::string_view text) {
 
 struct Shard {
   ShardedStore store{StoreLimits{.max_key_bytes = 64, .max_value_bytes = 64}, 1};
-  ShardState state{store.shard(0), 7, 100};
+  HealState heal;
+  ShardState state{store.shard(0), 7, 100, heal};
   ShardOperations ops{state, store};
 };
 
