@@ -211,10 +211,13 @@ void ClusterView::handle_reply(Outbox& outbox, Pending& pending, Reply reply) {
   versions_.observe(reply.version);
   const KeyOp& op = pending.op->op();
   const bool write = op.kind() == OpKind::put || op.kind() == OpKind::del;
-  if (write && reply.kind == Reply::Kind::failed && reply.error &&
+  if (write && !pending.send.previous_owner_copy && reply.kind == Reply::Kind::failed &&
+      reply.error &&
       (reply.error->code == Errc::timeout || reply.error->code == Errc::unavailable)) {
     // The replica may never have seen this write (a conditional put's copies
-    // included): it is owed a tombstone.
+    // included): it is owed a tombstone. A previous owner is not: its copy
+    // only serves readers on the old ring, and the nodes drop it once the
+    // ring has settled.
     add_hint(pending.send.target, op, pending.send.version);
   }
   if (pending.send.repair) {

@@ -62,7 +62,25 @@ std::vector<Send> ReplicatedOp::send_write_round() {
   for (const auto& owner : owners_) {
     sends.push_back(Send{owner, op_.kind(), false, {}, version_});
   }
+  for (auto& copy : previous_owner_copies()) {
+    sends.push_back(std::move(copy));
+  }
   return sends;
+}
+
+std::vector<Send> ReplicatedOp::previous_owner_copies() const {
+  // A reader that has not learnt the new ring still reads these nodes; a
+  // copy that stopped getting writes would answer it with an older value.
+  // Plain writes send the op itself (same mode, same version); a
+  // conditional put sends the decided copy, like to its other owners.
+  std::vector<Send> copies;
+  for (const auto& owner : previous_) {
+    Send copy{owner, op_.kind(), conditional_, conditional_ ? op_.value() : std::string(),
+              version_};
+    copy.previous_owner_copy = true;
+    copies.push_back(std::move(copy));
+  }
+  return copies;
 }
 
 std::vector<Send> ReplicatedOp::on_stale_write(const Member& from, std::uint64_t held) {
@@ -115,6 +133,9 @@ std::vector<Send> ReplicatedOp::on_conditional_reply(Reply reply) {
         if (i + 1 != next_) {
           copies.push_back(Send{owners_[i], OpKind::put, true, op_.value(), version_});
         }
+      }
+      for (auto& copy : previous_owner_copies()) {
+        copies.push_back(std::move(copy));
       }
       complete(Item{{}, version_});
       return copies;
@@ -171,6 +192,11 @@ std::vector<Send> ReplicatedOp::finish_read_with_value(std::string value, std::u
 }
 
 std::vector<Send> ReplicatedOp::on_reply(const Send& sent, Reply reply) {
+  if (sent.previous_owner_copy) {
+    // Not an owner any more: its ack, stale or failure says nothing about
+    // whether the write is durable where the new ring will look for it.
+    return {};
+  }
   const Member& from = sent.target;
   if (completed_ && is_read(op_.kind())) {
     return {};

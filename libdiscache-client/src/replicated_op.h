@@ -33,6 +33,11 @@ struct Send {
   std::string repair_value;     // repair puts only
   std::uint64_t version = 0;    // put/delete: the write's version
   std::uint64_t repair_ttl_ms = 0;  // read repairs: the item's remaining TTL
+  // A write's copy to a previous owner during a ring transition: never
+  // counted toward W, its answer (failure or stale included) is ignored, and
+  // it leaves no hint. It keeps that owner's copy current for readers that
+  // have not learnt the new ring yet.
+  bool previous_owner_copy = false;
 };
 
 struct ReplicaPolicy {
@@ -48,6 +53,8 @@ struct ReplicaPolicy {
 // repair) with its original version, which a node refuses if it holds
 // anything newer, so repair never resurrects a deleted or older value.
 // Writes go to every live owner with one version; W acks complete them.
+// During a ring transition they also go, with the same version, to the
+// key's previous owners (`previous_owner_copy`), which count for nothing.
 //
 // A plain put or delete that meets a newer version (`stale`) before W acks
 // is not acknowledged: it is written again to every owner with a fresh
@@ -73,6 +80,7 @@ class ReplicatedOp {
   std::vector<Send> start();
   // Handles `reply` to `sent`, a non-repair send this op made; returns
   // follow-ups (the next replica to ask, read repairs, a write's next round).
+  // A reply to a copy sent to a previous owner changes nothing.
   std::vector<Send> on_reply(const Send& sent, Reply reply);
 
   const KeyOp& op() const { return op_; }
@@ -91,6 +99,8 @@ class ReplicatedOp {
   std::vector<Send> finish_read_with_value(std::string value, std::uint64_t version,
                                            std::uint64_t ttl_ms);
   std::vector<Send> send_write_round();
+  // A write's copies, at version_, to the previous owners.
+  std::vector<Send> previous_owner_copies() const;
   std::vector<Send> on_stale_write(const Member& from, std::uint64_t held);
   void complete(OpResult result);
 

@@ -17,6 +17,13 @@ Send to(const char* name, std::uint64_t version = 0) {
   return Send{node(name), OpKind::get, false, {}, version};
 }
 
+// The copy a write sent to `name`, a previous owner during a ring transition.
+Send to_previous(const char* name, std::uint64_t version) {
+  Send send = to(name, version);
+  send.previous_owner_copy = true;
+  return send;
+}
+
 // The client's clock. Versions these tests start writes with are small;
 // the ones that beat a write are far in the future, so a write that goes
 // again is above them only because the op had its clock observe them.
@@ -328,6 +335,112 @@ TEST_CASE("a conditional put's copies carry the version the decider stored") {
   REQUIRE(out.done);
   REQUIRE(out.result.has_value());
   CHECK(out.result->version == kFuture);
+}
+
+// Regression (verifying workload, issue 14): during a ring transition a
+// reader that had not learnt the new ring read a previous owner whose copy
+// no longer got the writes, and saw a value older than an acknowledged one.
+TEST_CASE("during a transition a write also goes to previous owners; only owners count for W") {
+  Outcome out;
+  ReplicaPolicy policy;
+  policy.write_acks = 2;
+  ReplicatedOp op(make_op(OpKind::put, out, "v"), 42, {node("a"), node("b")}, {node("old")},
+                  policy, clock);
+  auto sends = op.start();
+  REQUIRE(sends.size() == 3);
+  CHECK(sends[0].target.name == "a");
+  CHECK(sends[1].target.name == "b");
+  CHECK_FALSE(sends[0].previous_owner_copy);
+  CHECK_FALSE(sends[1].previous_owner_copy);
+  // The same put, with the same version: no repair, nothing of its own.
+  CHECK(sends[2].target.name == "old");
+  CHECK(sends[2].previous_owner_copy);
+  CHECK(sends[2].kind == OpKind::put);
+  CHECK_FALSE(sends[2].repair);
+  CHECK(sends[2].version == 42);
+  CHECK(op.on_reply(to_previous("old", 42), ok("", 42)).empty());
+  op.on_reply(to("a", 42), ok("", 42));
+  CHECK_FALSE(out.done);  // the previous owner's ack was not one of the W
+  op.on_reply(to("b", 42), ok("", 42));
+  REQUIRE(out.done);
+  CHECK(out.result.has_value());
+}
+
+TEST_CASE("a previous owner's failure or stale is no error and never sends the write again") {
+  Outcome out;
+  ReplicatedOp op(make_op(OpKind::del, out), 8, {node("a"), node("b")}, {node("old")}, {}, clock);
+  auto sends = op.start();
+  REQUIRE(sends.size() == 3);
+  CHECK(sends[2].kind == OpKind::del);
+  CHECK(sends[2].previous_owner_copy);
+  CHECK(op.on_reply(to_previous("old", 8), stale(kFuture)).empty());
+  CHECK(op.on_reply(to_previous("old", 8), fail(Errc::unavailable)).empty());
+  CHECK(op.version() == 8);
+  // W = 1 of two owners: one owner's failure leaves the other to ack; had
+  // the previous owner's failure counted, this one would end the write.
+  CHECK(op.on_reply(to("a", 8), fail(Errc::timeout)).empty());
+  CHECK_FALSE(out.done);
+  op.on_reply(to("b", 8), miss());
+  REQUIRE(out.done);
+  CHECK(out.result.has_value());
+}
+
+TEST_CASE("a write that goes again above a newer version copies the new one to previous owners") {
+  Outcome out;
+  ReplicatedOp op(make_op(OpKind::put, out, "v"), 42, {node("a")}, {node("old")}, {}, clock);
+  REQUIRE(op.start().size() == 2);
+  auto again = op.on_reply(to("a", 42), stale(kFuture));
+  const std::uint64_t second = op.version();
+  CHECK(second > kFuture);
+  REQUIRE(again.size() == 2);
+  CHECK(again[0].target.name == "a");
+  CHECK_FALSE(again[0].previous_owner_copy);
+  CHECK(again[1].target.name == "old");
+  CHECK(again[1].previous_owner_copy);
+  CHECK(again[1].version == second);
+  op.on_reply(to("a", second), ok("", second));
+  REQUIRE(out.done);
+  CHECK(out.result->version == second);
+}
+
+TEST_CASE("a conditional put is decided by an owner and copied to previous owners too") {
+  Outcome out;
+  PutOptions options;
+  options.mode = PutMode::if_absent;
+  KeyOp put(OpKind::put, "k", "v", options, [&out](OpResult r) {
+    out.done = true;
+    out.result = std::move(r);
+  });
+  ReplicatedOp op(std::move(put), 9, {node("a"), node("b")}, {node("old")}, {}, clock);
+  auto sends = op.start();
+  REQUIRE(sends.size() == 1);
+  CHECK(sends[0].target.name == "a");  // never a previous owner
+  auto copies = op.on_reply(to("a", 9), ok("", kFuture));
+  REQUIRE(copies.size() == 2);
+  CHECK(copies[0].target.name == "b");
+  CHECK_FALSE(copies[0].previous_owner_copy);
+  CHECK(copies[1].target.name == "old");
+  CHECK(copies[1].previous_owner_copy);
+  CHECK(copies[1].repair);
+  CHECK(copies[1].repair_value == "v");
+  CHECK(copies[1].version == kFuture);
+  REQUIRE(out.done);
+  CHECK(out.result->version == kFuture);
+}
+
+TEST_CASE("a conditional put whose owners all fail is not decided by a previous owner") {
+  Outcome out;
+  PutOptions options;
+  options.mode = PutMode::if_absent;
+  KeyOp put(OpKind::put, "k", "v", options, [&out](OpResult r) {
+    out.done = true;
+    out.result = std::move(r);
+  });
+  ReplicatedOp op(std::move(put), 9, {node("a")}, {node("old")}, {}, clock);
+  op.start();
+  CHECK(op.on_reply(to("a", 9), fail(Errc::unavailable)).empty());
+  REQUIRE(out.done);
+  CHECK(out.result.error().is(Errc::unavailable));
 }
 
 TEST_CASE("a write fails once too few owners can still ack") {

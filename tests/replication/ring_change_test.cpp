@@ -304,3 +304,64 @@ TEST_CASE("a drained node hands every key to its new owners and exits 0") {
   }
   CHECK(missing_copies(*fresh, keys) == "");
 }
+
+// Regression (verifying workload, issue 14): a reader that had not learnt a
+// new ring yet read a key's previous owner, whose copy had stopped getting
+// the writes of clients already on the new ring, and saw an older value.
+TEST_CASE("in its transition window a writer's puts and deletes also reach the previous owner") {
+  auto cluster = LocalCluster::start(cluster_of(2, 1));
+  REQUIRE_MESSAGE(cluster, cluster.error());
+  INFO(cluster->logs());
+  auto writer = cluster->connect_client();
+  REQUIRE_MESSAGE(writer, writer.error().describe());
+
+  const auto keys = make_keys(300);
+  std::map<std::string, discache::Member> before;  // key -> its owner before the join
+  for (const auto& key : keys) {
+    REQUIRE(writer->put(key, "before the join"));
+    before.emplace(key, writer->owners(key).at(0));
+  }
+  auto added = cluster->add_node();
+  REQUIRE_MESSAGE(added, added.error());
+  REQUIRE(wait_until([&]() { return writer->ring().nodes.size() == 3; }, 10s));
+
+  // Keys the new node took: overwrite half, delete the other half.
+  std::vector<std::string> moved;
+  for (const auto& key : keys) {
+    if (writer->owners(key).at(0).name != before.at(key).name) {
+      moved.push_back(key);
+    }
+  }
+  REQUIRE(moved.size() > 10);
+  for (std::size_t i = 0; i < moved.size(); ++i) {
+    if (i % 2 == 0) {
+      REQUIRE(writer->put(moved[i], value_of(moved[i])));
+    } else {
+      REQUIRE(writer->del(moved[i]));
+    }
+  }
+
+  // The previous owner, asked directly as a reader on the old ring would.
+  std::map<std::string, discache::Client> old_owners;
+  std::size_t older = 0;
+  std::string first;
+  for (std::size_t i = 0; i < moved.size(); ++i) {
+    const discache::Member& owner = before.at(moved[i]);
+    if (!old_owners.contains(owner.name)) {
+      discache::ClientOptions direct;
+      direct.seeds = {owner.address};
+      direct.direct = true;
+      auto client = discache::Client::connect(direct);
+      REQUIRE_MESSAGE(client, client.error().describe());
+      old_owners.emplace(owner.name, std::move(*client));
+    }
+    auto got = old_owners.at(owner.name).get(moved[i]);
+    const bool current = i % 2 == 0 ? got && *got == value_of(moved[i])
+                                    : !got && got.error().is(Errc::not_found);
+    if (!current && ++older == 1) {
+      first = moved[i] + " on " + owner.name + ": " + (got ? *got : got.error().describe());
+    }
+  }
+  CHECK_MESSAGE(older == 0, older, " of ", moved.size(),
+                " moved keys are older on their previous owner; the first: ", first);
+}

@@ -40,6 +40,9 @@ struct ClientOptions {
   // After the ring changes (a node joins or leaves), a miss is also asked of
   // the key's previous owners for this long, and a value found there is copied
   // to the new owner: adding a node does not turn its share of keys cold.
+  // Puts and deletes also go to the previous owners meanwhile (not counted
+  // toward write_acks), so clients that have not learnt the new ring yet
+  // do not read older values there.
   std::chrono::milliseconds transition_window{30000};
   // Talk to the first seed only, as if it were the whole cluster
   // (discache-ctl --node, for inspecting one node).
