@@ -5,27 +5,6 @@
 
 namespace discache::node {
 
-int state_rank(MemberState state) noexcept {
-  switch (state) {
-    case MemberState::alive: return 0;
-    case MemberState::suspect: return 1;
-    case MemberState::leaving: return 2;
-    case MemberState::dead: return 3;
-    case MemberState::left: return 4;
-  }
-  return 0;
-}
-
-bool supersedes(const Member& a, const Member& b) noexcept {
-  if (a.incarnation != b.incarnation) {
-    return a.incarnation > b.incarnation;
-  }
-  if (a.boot_id != b.boot_id && a.boot_id != 0 && b.boot_id != 0) {
-    return a.boot_id > b.boot_id;
-  }
-  return state_rank(a.state) > state_rank(b.state);
-}
-
 std::uint64_t new_boot_id() {
   // Random rather than a time, so no clock can make two starts look alike.
   std::random_device device;

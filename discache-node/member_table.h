@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "member_order.h"
+
 namespace discache::node {
 
 // Event-loop thread only. Merging is SWIM's rule (supersedes() below): a
@@ -100,16 +102,6 @@ class MemberTable {
   ChangeLog log_;
   NameTaken name_taken_;
 };
-
-// Severity order used when incarnations tie.
-int state_rank(MemberState state) noexcept;
-
-// The merge rule, in one place: whether entry `a` replaces entry `b` for the
-// same name. A higher incarnation wins. At equal incarnations, entries of
-// two processes (different boot ids; 0 is an old node's "unknown") are
-// ordered by boot id, so every table keeps the same one; entries of one
-// process by severity (suspect beats alive, and so on).
-bool supersedes(const Member& a, const Member& b) noexcept;
 
 // A fresh random boot id (never 0, which means "unknown").
 std::uint64_t new_boot_id();

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "kj_duration.h"
+#include "member_order.h"
 #include "member_wire.h"
 #include "size_limits.h"
 #include "wire_text.h"
@@ -233,10 +234,45 @@ void ClusterView::publish_route() {
   route_board_->publish(std::move(snapshot));
 }
 
-void ClusterView::on_pushed(MemberList list) {
-  if (list.epoch >= members_.epoch) {
-    apply_members(std::move(list));
+void ClusterView::on_pushed(MemberList list) { fold_in(list); }
+
+void ClusterView::fold_in(const MemberList& list) {
+  // Entry by entry, by the nodes' own rule: a list is never taken or refused
+  // whole by its epoch, which is per node (one that left may have pushed an
+  // epoch the others reach only much later).
+  MemberList merged = members_;
+  const std::uint64_t epoch = merged.epoch;
+  const std::uint32_t replicas = merged.replicas;
+  if (merge_member_list(merged, list) || merged.epoch != epoch || merged.replicas != replicas) {
+    apply_members(std::move(merged));
   }
+  watch_elsewhere_if_leaving();
+}
+
+void ClusterView::watch_elsewhere_if_leaving() {
+  if (watch_link_.empty() || resubscribing_) {
+    return;
+  }
+  // Links to seeds are named "address:HOST:PORT" (fetch_members).
+  const std::string_view address = std::string_view(watch_link_).substr(watch_link_.find(':') + 1);
+  for (const auto& m : members_.members) {
+    if (m.address == address &&
+        (m.state == MemberState::alive || m.state == MemberState::suspect)) {
+      return;
+    }
+  }
+  // The node we hear changes from is leaving, gone or unknown: its pushes
+  // stop, and a rolling restart can change the ring several times before
+  // the next refresh. Subscribe through a serving member now.
+  watch_handle_.reset();
+  watch_link_.clear();
+  resubscribing_ = true;
+  tasks_.add(fetch_members(0).then([this](std::expected<MemberList, Error> list) {
+    resubscribing_ = false;
+    if (list) {
+      fold_in(*list);
+    }
+  }));
 }
 
 void ClusterView::watch_through(const Member& target) {
@@ -339,8 +375,8 @@ kj::Promise<void> ClusterView::refresh_forever() {
       .afterDelay(to_kj(options_.refresh_interval))
       .then([this]() { return fetch_members(0); })
       .then([this](std::expected<MemberList, Error> list) {
-        if (list && list->epoch >= members_.epoch) {
-          apply_members(std::move(*list));
+        if (list) {
+          fold_in(*list);
         }
         return refresh_forever();
       });

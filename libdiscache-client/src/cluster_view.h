@@ -52,6 +52,12 @@ class ClusterView {
   const MemberList& members() const { return members_; }
   // A list a node pushed to our watcher.
   void on_pushed(MemberList list);
+  // Merges `list` into the member list (member_order.h) and applies the
+  // result when anything changed.
+  void fold_in(const MemberList& list);
+  // Re-subscribes through a serving member at once when the member this
+  // view watches through is no longer serving.
+  void watch_elsewhere_if_leaving();
   // Called after every change of the member list.
   void add_listener(std::function<void(const MemberList&)> listener) {
     listeners_.push_back(std::move(listener));
@@ -150,6 +156,7 @@ class ClusterView {
   std::vector<std::function<void(const MemberList&)>> listeners_;
   std::optional<wire::WatchHandle::Client> watch_handle_;
   std::string watch_link_;
+  bool resubscribing_ = false;  // watch_elsewhere_if_leaving's fetch in flight
   std::uint64_t next_generation_ = 1;
   std::size_t calls_in_flight_ = 0;
   kj::Own<kj::TaskSet::ErrorHandler> task_errors_;

@@ -124,6 +124,20 @@ class VerifyingLoad {
     }
   }
 
+  // The reader's view of the key's owners and of the members, for a finding.
+  std::string describe_view(std::size_t k) {
+    std::string out = "reader's owners:";
+    for (const auto& m : reader_.owners(key_name(k))) {
+      out += " " + m.name;
+    }
+    out += "; reader's members:";
+    for (const auto& m : reader_.members().members) {
+      out += " " + m.name + "=" + std::string(discache::to_string(m.state)) + "/" +
+             std::to_string(m.incarnation);
+    }
+    return out;
+  }
+
   void read_loop(std::size_t r) {
     std::mt19937 random(static_cast<unsigned>(r) * 7919u + 1);
     while (!stop_) {
@@ -137,8 +151,8 @@ class VerifyingLoad {
         if (floor != 0) {
           ++findings_.lost;
           if (findings_.first.empty()) {
-            findings_.first =
-              key_name(k) + ": miss after " + std::to_string(floor) + " was acked (" + phase_ + ")";
+            findings_.first = key_name(k) + ": miss after " + std::to_string(floor) +
+                            " was acked (" + phase_ + "); " + describe_view(k);
           }
         }
         continue;
@@ -157,7 +171,7 @@ class VerifyingLoad {
                                        std::chrono::microseconds(now_us() - floor_at));
         if (findings_.first.empty()) {
           findings_.first = key_name(k) + ": read " + *got + " after " + std::to_string(floor) +
-                            " was acked (" + phase_ + ")";
+                            " was acked (" + phase_ + "); " + describe_view(k);
         }
       }
     }
