@@ -1,6 +1,7 @@
 #include "node_process.h"
 
 #include <charconv>
+#include <fstream>
 #include <csignal>
 #include <sstream>
 
@@ -169,6 +170,21 @@ void NodeProcess::retire_child() {
   }
   past_logs_ += child_->stderr_text() + end.str() + "\n";
   child_.reset();
+}
+
+bool log_has(const NodeProcess& node, std::string_view text) {
+  return node.log().find(text) != std::string::npos;
+}
+
+std::uint64_t rss_bytes(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      return std::stoull(line.substr(6)) * 1024;
+    }
+  }
+  return 0;
 }
 
 }  // namespace discache::testing

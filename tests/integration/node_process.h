@@ -7,6 +7,7 @@
 #include <expected>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "child_process.h"
@@ -81,5 +82,11 @@ class NodeProcess {
   std::optional<ExitStatus> last_exit_;
   std::string past_logs_;  // stderr of finished runs
 };
+
+// Whether `node`'s stderr so far (every run) contains `text`.
+bool log_has(const NodeProcess& node, std::string_view text);
+
+// The resident memory (VmRSS) of process `pid` in bytes; 0 once it is gone.
+std::uint64_t rss_bytes(pid_t pid);
 
 }  // namespace discache::testing

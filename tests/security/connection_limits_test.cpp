@@ -17,10 +17,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool log_has(NodeProcess& node, const std::string& text) {
-  return node.log().find(text) != std::string::npos;
-}
-
 TEST_CASE("a client idle longer than --idle-timeout gets its next ops answered") {
   ClusterOptions options;
   options.nodes = 2;

@@ -46,17 +46,6 @@ void send_and_close(const std::string& address, const std::string& bytes) {
   close(fd);
 }
 
-std::uint64_t rss_bytes(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::stoull(line.substr(6)) * 1024;
-    }
-  }
-  return 0;
-}
-
 // The well-behaved client still gets its answers.
 void check_serving(Client& client, int round) {
   const std::string key = "still-serving-" + std::to_string(round);

@@ -25,21 +25,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::uint64_t rss_bytes(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::stoull(line.substr(6)) * 1024;
-    }
-  }
-  return 0;
-}
-
-bool log_has(NodeProcess& node, const std::string& text) {
-  return node.log().find(text) != std::string::npos;
-}
-
 TEST_CASE("a client that never reads its 1 MiB answers leaves the node's memory bounded") {
   constexpr std::uint64_t kMemory = 32ull << 20;
   ClusterOptions options;

@@ -139,10 +139,6 @@ std::uint64_t plain_calls(Client& client) {
   return total;
 }
 
-bool log_has(NodeProcess& node, const std::string& text) {
-  return node.log().find(text) != std::string::npos;
-}
-
 TEST_CASE("TLS round trip: nodes form a cluster over TLS; client and discache-ctl read and write") {
   TestCertificates certs;
   // Converged means every node lists every node alive, which the nodes only
