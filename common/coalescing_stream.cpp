@@ -21,7 +21,7 @@ CoalescingStream::~CoalescingStream() noexcept(false) {
 
 void CoalescingStream::report_unsent() {
   if (gauge_) {
-    gauge_(unsent_bytes());
+    gauge_(queued_.size() + in_flight_.size());
   }
 }
 
@@ -101,6 +101,13 @@ kj::Promise<void> CoalescingStream::write(
   KJ_IF_MAYBE(e, write_error_) {
     return kj::cp(*e);
   }
+  size_t total = 0;
+  for (auto piece : pieces) {
+    total += piece.size();
+  }
+  if (total >= kHighWater) {
+    return write_direct(pieces, total);
+  }
   size_t added = 0;
   for (auto piece : pieces) {
     queued_.insert(queued_.end(), piece.begin(), piece.end());
@@ -122,6 +129,55 @@ kj::Promise<void> CoalescingStream::queue_and_maybe_wait(size_t /*added*/) {
   auto paf = kj::newPromiseAndFulfiller<void>();
   drained_.push_back(kj::mv(paf.fulfiller));
   return kj::mv(paf.promise);
+}
+
+kj::Promise<void> CoalescingStream::write_direct(
+    kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces, size_t total) {
+  direct_bytes_ += total;
+  auto done = [this, total]() { direct_bytes_ -= total; };
+  return until_idle()
+      .then([this, pieces]() {
+        KJ_IF_MAYBE (e, write_error_) {
+          return kj::Promise<void>(kj::cp(*e));
+        }
+        writing_ = true;
+        // evalNow: a socket write can throw at once (EPIPE).
+        return kj::evalNow([&]() { return inner_->write(pieces); });
+      })
+      .then(
+          [this, done]() {
+            done();
+            writing_ = false;
+            flush();  // what queued up meanwhile (nothing, from the RPC system)
+          },
+          [this, done](kj::Exception&& e) {
+            done();
+            fail_writes(kj::cp(e));
+            kj::throwFatalException(kj::mv(e));
+          });
+}
+
+kj::Promise<void> CoalescingStream::until_idle() {
+  if (!writing_ && queued_.empty() && in_flight_.empty()) {
+    return kj::READY_NOW;
+  }
+  if (!writing_) {
+    flush();
+  }
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  idle_.push_back(kj::mv(paf.fulfiller));
+  return kj::mv(paf.promise);
+}
+
+void CoalescingStream::notify_idle() {
+  if (writing_ || !queued_.empty() || !in_flight_.empty()) {
+    return;
+  }
+  auto waiting = kj::mv(idle_);
+  idle_.clear();
+  for (auto& f : waiting) {
+    f->fulfill();
+  }
 }
 
 void CoalescingStream::schedule_flush() {
@@ -159,7 +215,14 @@ void CoalescingStream::flush() {
                  .then(
                      [this]() {
                        writing_ = false;
-                       in_flight_.clear();
+                       // A large answer's buffer goes back to the kernel:
+                       // kept, its pages stay resident unaccounted for (the
+                       // unsent gauge counts bytes queued, not capacity).
+                       if (in_flight_.capacity() > kReadBuffer) {
+                         in_flight_ = {};
+                       } else {
+                         in_flight_.clear();
+                       }
                        report_unsent();
                        if (queued_.size() + in_flight_.size() < kHighWater) {
                          for (auto& f : drained_) {
@@ -169,6 +232,7 @@ void CoalescingStream::flush() {
                        }
                        // What queued up meanwhile leaves at once: it already waited.
                        flush();
+                       notify_idle();
                      },
                      [this](kj::Exception&& e) { fail_writes(kj::mv(e)); }));
 }
@@ -179,6 +243,10 @@ void CoalescingStream::fail_writes(kj::Exception&& exception) {
     f->reject(kj::cp(exception));
   }
   drained_.clear();
+  for (auto& f : idle_) {
+    f->reject(kj::cp(exception));
+  }
+  idle_.clear();
   // Writes resolved early, so the RPC system only learns of the failure
   // through its reads: fail them.
   read_canceler_.cancel(exception);

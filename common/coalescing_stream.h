@@ -18,6 +18,10 @@ namespace discache {
 // Writes resolve at once (0.9.2 chains message N+1's write on message N's
 // promise, so a write that waits for its flush would serialise the batch),
 // except above a 1 MiB high-water mark, where they wait (backpressure).
+// A write of at least the high-water mark (an answer of large values) is
+// not copied: it waits for what is queued, then leaves from the caller's
+// buffers, which the caller keeps until it resolves; a copy would hold the
+// answer twice until the peer reads it.
 // A failed flush fails the pending and later reads, so the RPC system learns
 // the connection died. See ../shared/capnp-notes.md for the measurements.
 class CoalescingStream final : public kj::AsyncIoStream {
@@ -46,16 +50,24 @@ class CoalescingStream final : public kj::AsyncIoStream {
   void getpeername(struct sockaddr* addr, kj::uint* length) override;
 
   // Bytes written to this stream and not yet taken by the inner one: what a
-  // peer that does not read makes us hold.
-  size_t unsent_bytes() const { return queued_.size() + in_flight_.size(); }
-  // Calls `gauge` with unsent_bytes() each time it changes (0 when the stream
-  // fails or is destroyed): how a node counts queued answers in its budget.
+  // peer that does not read makes us hold (large writes in the caller's
+  // buffers included).
+  size_t unsent_bytes() const { return queued_.size() + in_flight_.size() + direct_bytes_; }
+  // Calls `gauge` with the bytes this stream holds copies of (unsent_bytes()
+  // but the large writes, which their caller holds) each time it changes (0
+  // when the stream fails or is destroyed): how a node counts queued answers
+  // in its budget.
   void set_unsent_gauge(std::function<void(size_t)> gauge) { gauge_ = kj::mv(gauge); }
 
  private:
   kj::Promise<size_t> read_more(kj::byte* out, size_t min_bytes, size_t max_bytes,
                                 size_t already);
   kj::Promise<void> queue_and_maybe_wait(size_t added);
+  kj::Promise<void> write_direct(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces,
+                                 size_t total);
+  // Resolves once nothing is queued or being written.
+  kj::Promise<void> until_idle();
+  void notify_idle();
   void schedule_flush();
   void flush();
   void fail_writes(kj::Exception&& exception);
@@ -77,6 +89,9 @@ class CoalescingStream final : public kj::AsyncIoStream {
   std::function<void(size_t)> gauge_;
   // Writers waiting for the queue to drain below the high-water mark.
   std::vector<kj::Own<kj::PromiseFulfiller<void>>> drained_;
+  // Large writes waiting for the queue to empty.
+  std::vector<kj::Own<kj::PromiseFulfiller<void>>> idle_;
+  size_t direct_bytes_ = 0;  // large writes not yet done
   kj::Own<kj::TaskSet::ErrorHandler> errors_;
   kj::TaskSet tasks_;
 };

@@ -26,6 +26,9 @@ enum Status {
   outOfMemory @5;      # nothing could be evicted to make room
   invalid @6;          # malformed request (empty key, ...)
   stale @7;            # a write at least as new is already here; yours was not applied
+  deferred @8;         # get: served later, not now: its value did not fit in this
+                       # answer (a call's answer carries at most 8 MiB of values,
+                       # or the node's in-flight budget was full); ask again
 }
 
 # How a put should behave. Kept as a struct so later options add fields.

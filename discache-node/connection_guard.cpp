@@ -59,7 +59,10 @@ ConnectionGuard::ConnectionGuard(kj::AsyncIoStream& stream, kj::Maybe<Coalescing
       spans_stall_(kj::mv(spans_stall)),
       last_progress_(timer.now()),
       frame_deadline_(timer.now()),
-      answers_last_moved_(timer.now()) {
+      answers_last_moved_(timer.now()),
+      tasks_(task_errors_) {
+  share_->set_answer_keeper(
+      [this](std::shared_ptr<AnswerRoom> room) { keep_until_queued(std::move(room)); });
   KJ_IF_MAYBE (c, coalescing) {
     // Answers queued for the peer count in the budget until the socket takes
     // them; the stream may outlive this guard, so the gauge owns the share.
@@ -145,6 +148,7 @@ kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> ConnectionGuard::tryReadMessa
     kj::ArrayPtr<capnp::word> /*scratch_space*/) {
   using Result = kj::Maybe<capnp::MessageReaderAndFds>;
   return wait_until_answers_move()
+      .then([this]() { return wait_for_wanted_room(); })
       .then([this, options]() { return read_frame(options); })
       .then(
           [this](MaybeReader&& message) -> Result {
@@ -166,6 +170,22 @@ kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> ConnectionGuard::tryReadMessa
             }
             kj::throwFatalException(kj::mv(e));
           });
+}
+
+kj::Promise<void> ConnectionGuard::wait_for_wanted_room() {
+  const std::uint64_t wanted = share_->take_wanted();
+  if (wanted == 0) {
+    return kj::READY_NOW;
+  }
+  // Waits as a request of that size would, then gives the room back at once:
+  // the peer's next request waits until values like those it was denied
+  // could be answered.
+  return share_->take_request(wanted, [this, wanted]() {
+    log_.write(LimitKind::budget_full,
+               "in-flight budget full: " + peer_ + " asked for values it had no room for; "
+               "its next request waits for " + std::to_string(wanted) +
+               " bytes of room (--in-flight-budget)");
+  }).then([](BudgetLease) {});
 }
 
 // A frame is a segment table (segment count - 1, then each segment's size in
@@ -345,6 +365,8 @@ kj::Promise<void> ConnectionGuard::track_write(kj::Promise<void> write) {
       answers_moved_ = nullptr;
     }
   };
+  // The RPC system forgets the message once this resolves: count it out.
+  write = write.attach(kj::defer([this]() { count_queued_later(); }));
   return write.then(
       [this, moved]() {
         last_progress_ = timer_.now();
@@ -359,13 +381,59 @@ kj::Promise<void> ConnectionGuard::track_write(kj::Promise<void> write) {
 
 kj::Promise<void> ConnectionGuard::writeMessage(
     kj::ArrayPtr<const int> fds, kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
+  count_queued();  // what the RPC system queued since the last count
   // evalNow: a socket write can throw at once (EPIPE); it must still be counted.
   return track_write(kj::evalNow([&]() { return inner_.writeMessage(fds, segments); }));
 }
 
 kj::Promise<void> ConnectionGuard::writeMessages(
     kj::ArrayPtr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> messages) {
+  count_queued();
   return track_write(kj::evalNow([&]() { return inner_.writeMessages(messages); }));
+}
+
+// ---- answers the RPC system holds ------------------------------------------------
+
+void ConnectionGuard::count_queued_answers(std::function<std::size_t()> queued) {
+  queued_ = std::move(queued);
+}
+
+void ConnectionGuard::keep_until_queued(std::shared_ptr<AnswerRoom> room) {
+  rooms_kept_.push_back(std::move(room));
+  count_queued_later();
+}
+
+void ConnectionGuard::count_queued() {
+  if (!queued_) {
+    return;
+  }
+  const std::uint64_t now = queued_();
+  if (now > queued_counted_) {
+    share_->take_owed(now - queued_counted_);  // sent: owed, like the socket's queue
+  } else {
+    share_->give_back(queued_counted_ - now);
+  }
+  queued_counted_ = now;
+}
+
+void ConnectionGuard::count_queued_later() {
+  if (count_scheduled_) {
+    return;
+  }
+  count_scheduled_ = true;
+  // evalLast: after the RPC system's own continuations of this turn (its
+  // Return of a call that just finished; a write's end, after which it
+  // forgets the message), so the count sees them.
+  tasks_.add(kj::evalLast([this]() {
+    count_scheduled_ = false;
+    count_queued();
+    rooms_kept_.clear();  // counted as queued now, or dropped unsent
+  }));
+}
+
+ConnectionGuard::~ConnectionGuard() noexcept(false) {
+  share_->set_answer_keeper(nullptr);
+  share_->give_back(queued_counted_);
 }
 
 kj::Maybe<int> ConnectionGuard::getSendBufferSize() {

@@ -8,13 +8,16 @@
 #include <kj/timer.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "coalescing_stream.h"
 #include "connection_limits.h"
 #include "in_flight_budget.h"
 #include "limit_log.h"
+#include "task_failures.h"
 
 namespace discache::node {
 
@@ -33,6 +36,9 @@ namespace discache::node {
 // - counts answers waiting to be written in the budget too (they are owed:
 //   they go out whatever the budget says, and reads wait for them), and
 //   closes a connection whose answers have not moved for --read-timeout;
+// - counts in the budget the messages the RPC system has sent and not yet
+//   written (it writes one at a time), and keeps the room a call's answer
+//   took while it was built until then (keep_until_queued);
 // - counts the peer's open calls (Call and Bootstrap messages not yet
 //   followed by their Finish) and ends the connection past the limit;
 // - notes when a message last moved either way, for idle_close();
@@ -53,6 +59,15 @@ class ConnectionGuard final : public capnp::MessageStream {
                   const std::shared_ptr<BudgetQueue>& budget, std::string peer,
                   kj::Function<bool()> spans_stall);
 
+  ~ConnectionGuard() noexcept(false);
+  KJ_DISALLOW_COPY(ConnectionGuard);
+
+  // `queued` says how many bytes of messages the RPC system has sent and
+  // not yet written (TwoPartyVatNetwork::getCurrentQueueSize()); asked only
+  // from the event loop, never while the guard is being destroyed. Call once
+  // the network exists.
+  void count_queued_answers(std::function<std::size_t()> queued);
+
   // Resolves (after writing a log line) once no message moved either way
   // for the idle timeout; never if the timeout is zero. The caller ends the
   // connection then.
@@ -62,6 +77,9 @@ class ConnectionGuard final : public capnp::MessageStream {
   std::uint64_t calls_in_flight() const { return calls_in_flight_; }
   // Bytes of the in-flight budget this connection holds right now.
   std::uint64_t budget_held() const { return share_->held(); }
+  // What this connection holds of the budget: its calls' answers take room
+  // from it, which the guard gives back as it writes them.
+  const std::shared_ptr<ConnectionShare>& share() const { return share_; }
 
   kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> tryReadMessage(
       kj::ArrayPtr<kj::AutoCloseFd> fd_space, capnp::ReaderOptions options,
@@ -82,7 +100,10 @@ class ConnectionGuard final : public capnp::MessageStream {
   static constexpr kj::Duration kLinger = 2 * kj::SECONDS;
 
   using MaybeReader = kj::Maybe<kj::Own<capnp::MessageReader>>;
-  kj::Promise<MaybeReader> read_frame(capnp::ReaderOptions options);
+  // Before reading the next request: waits for the room its answers were
+  // denied (ConnectionShare::keep_answer), if any.
+  kj::Promise<void> wait_for_wanted_room();
+    kj::Promise<MaybeReader> read_frame(capnp::ReaderOptions options);
   kj::Promise<MaybeReader> read_segment_table(capnp::ReaderOptions options, std::size_t have);
   kj::Promise<kj::Own<capnp::MessageReader>> read_body(capnp::ReaderOptions options,
                                                        kj::Array<std::uint32_t> sizes);
@@ -92,6 +113,14 @@ class ConnectionGuard final : public capnp::MessageStream {
   bool answers_stuck() const;
   kj::Promise<void> wait_until_answers_move();
   kj::Promise<void> track_write(kj::Promise<void> write);
+  // Keeps `room` (a call's answer, built now) until the end of this turn:
+  // by then the RPC system has sent the answer and count_queued() counts it,
+  // or it dropped it (its caller finished the call first).
+  void keep_until_queued(std::shared_ptr<AnswerRoom> room);
+  // Brings the budget's count of this connection's queued messages up to date.
+  void count_queued();
+  // Does so at the end of this turn (with the rooms kept until then).
+  void count_queued_later();
   void count_call(capnp::MessageReader& message);
   std::string unsent_text() const;
 
@@ -121,6 +150,12 @@ class ConnectionGuard final : public capnp::MessageStream {
   // Wakes a read that waits for answers to move.
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> answers_moved_;
   bool said_not_reading_ = false;
+  std::function<std::size_t()> queued_;
+  std::uint64_t queued_counted_ = 0;  // of queued_(), in the budget now
+  std::vector<std::shared_ptr<AnswerRoom>> rooms_kept_;
+  bool count_scheduled_ = false;
+  IgnoreTaskFailures task_errors_;
+  kj::TaskSet tasks_;  // the end-of-turn counts; last, so destroyed first
 };
 
 }  // namespace discache::node

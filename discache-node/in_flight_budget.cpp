@@ -43,6 +43,42 @@ void InFlightBudget::note_peak(std::uint64_t now) {
   }
 }
 
+// ---- AnswerRoom ----------------------------------------------------------------
+
+AnswerRoom::~AnswerRoom() {
+  budget_->give_back(answer_.load(std::memory_order_relaxed) +
+                     copies_.load(std::memory_order_relaxed));
+}
+
+bool AnswerRoom::take(std::uint64_t value_bytes, std::uint64_t copies) {
+  const std::uint64_t bytes = cost(value_bytes);
+  const std::uint64_t in_answer = answer_.load(std::memory_order_relaxed);
+  const std::uint64_t values = values_.load(std::memory_order_relaxed);
+  // Loops check this at once, so an answer may pass the cap by a value per loop.
+  if (values > 0 && values + bytes > kMaxAnswerBytes) {
+    return false;
+  }
+  if (!budget_->try_take(bytes * copies, held_ + in_answer)) {
+    denied_.fetch_add(bytes, std::memory_order_relaxed);
+    return false;
+  }
+  answer_.fetch_add(bytes, std::memory_order_relaxed);
+  values_.fetch_add(bytes, std::memory_order_relaxed);
+  copies_.fetch_add(bytes * (copies - 1), std::memory_order_relaxed);
+  return true;
+}
+
+void AnswerRoom::hold_results(std::uint64_t ops, std::uint64_t copies) {
+  const std::uint64_t bytes = ops * kResultBytes;
+  budget_->take_owed(bytes * copies);
+  answer_.fetch_add(bytes, std::memory_order_relaxed);
+  copies_.fetch_add(bytes * (copies - 1), std::memory_order_relaxed);
+}
+
+void AnswerRoom::release_copies() {
+  budget_->give_back(copies_.exchange(0, std::memory_order_relaxed));
+}
+
 // ---- BudgetLease ---------------------------------------------------------------
 
 BudgetLease::BudgetLease(std::shared_ptr<ConnectionShare> share, std::uint64_t bytes)

@@ -6,11 +6,13 @@
 #include <kj/async.h>
 #include <kj/timer.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <utility>
 
 #include "task_failures.h"
 
@@ -92,6 +94,67 @@ class InFlightBudget {
 
 class ConnectionShare;
 
+// Any thread (a call's ops run on several loops; its count is atomic). Room
+// in the budget for the values one call's answer carries, taken before each
+// value is copied into the answer: a value that does not fit is answered
+// `deferred` (the client asks for it again) rather than the answer growing
+// past the budget. An answer being built is not yet owed (a batch of 1,024
+// gets of 1 MiB values would make a 1 GiB answer), so it must fit first.
+// The room lasts until the RPC system has sent the answer and the guard
+// counts it as queued (ConnectionShare::keep_answer).
+class AnswerRoom {
+ public:
+  // Values one answer may carry (the first one always may, if the budget has
+  // room): the client library's largest request, so an answer is about as
+  // large as the largest request and far below the 64 MiB message limit.
+  static constexpr std::uint64_t kMaxAnswerBytes = 8ull << 20;
+  // An answer's result for one op, without its value: struct, pointer and
+  // message, rounded up.
+  static constexpr std::uint64_t kResultBytes = 48;
+  // What a value costs in an answer: its bytes in whole words.
+  static std::uint64_t cost(std::uint64_t value_bytes) { return (value_bytes + 7) & ~7ull; }
+
+  // `held`: what the call's connection holds of the budget now (the rule
+  // pauses the heaviest first).
+  AnswerRoom(std::shared_ptr<InFlightBudget> budget, std::uint64_t held)
+      : budget_(std::move(budget)), held_(held) {}
+  // Gives back all it took.
+  ~AnswerRoom();
+  AnswerRoom(const AnswerRoom&) = delete;
+  AnswerRoom& operator=(const AnswerRoom&) = delete;
+
+  // The answer's results for `ops` ops, built whatever the budget says (they
+  // are about as large as the request that asked for them, which the budget
+  // admitted): counted, like an owed answer, until this room is destroyed.
+  void hold_results(std::uint64_t ops, std::uint64_t copies);
+  // Whether a value of `value_bytes` may go into this answer now; takes its
+  // cost from the budget if so. `copies`: 2 for a value built on another
+  // loop, which is copied into the answer from there.
+  bool take(std::uint64_t value_bytes, std::uint64_t copies);
+  // The connection's loop, once the answer is built: gives back the copies
+  // made across loops (freed by now); the answer's own room stays until
+  // this room is destroyed (ConnectionShare::keep_answer).
+  void release_copies();
+  // Whether no further value should even be looked up: the answer is at its
+  // cap, or the budget already had no room for one of its values.
+  bool full() const {
+    return values_.load(std::memory_order_relaxed) >= kMaxAnswerBytes ||
+           denied_.load(std::memory_order_relaxed) > 0;
+  }
+  // Bytes of values the budget had no room for (not those past the 8 MiB
+  // cap): how much room the caller's connection should wait for before it
+  // sends more (ConnectionShare::keep_answer).
+  std::uint64_t denied() const { return denied_.load(std::memory_order_relaxed); }
+
+ private:
+  std::shared_ptr<InFlightBudget> budget_;
+  std::uint64_t held_;
+  std::atomic<std::uint64_t> answer_{0};  // in the answer
+  std::atomic<std::uint64_t> values_{0};  // of answer_: values (the 8 MiB cap)
+  std::atomic<std::uint64_t> copies_{0};  // in cross-loop answers, copied into it
+  std::atomic<std::uint64_t> denied_{0};
+};
+
 // One event-loop thread only. Bytes of a request taken from the budget for
 // one connection; given back when destroyed (the message it holds is freed,
 // or the read that waited for it was cancelled).
@@ -165,6 +228,30 @@ class ConnectionShare : public std::enable_shared_from_this<ConnectionShare> {
 
   std::uint64_t held() const { return held_; }
   InFlightBudget& budget() { return *budget_; }
+  const std::shared_ptr<InFlightBudget>& shared_budget() const { return budget_; }
+  // Room for one call's answer (AnswerRoom), as this connection holds now;
+  // shared, as the call's ops may run on several loops.
+  std::shared_ptr<AnswerRoom> answer_room() {
+    return std::make_shared<AnswerRoom>(budget_, held_);
+  }
+  // A call's answer is built: keeps its room until the RPC system has sent
+  // it, when the guard counts it as queued (ConnectionGuard's
+  // keep_until_queued), or at once if the guard has gone.
+  // Values it deferred for want of room make the connection's next read
+  // wait until the budget has that much room (take_wanted): a connection
+  // asking for more than the budget holds is slowed to the pace at which
+  // answers drain, as one sending large requests is.
+  void keep_answer(std::shared_ptr<AnswerRoom> room) {
+    wanted_ = std::max(wanted_, std::min(room->denied(), AnswerRoom::kMaxAnswerBytes));
+    if (answer_keeper_) {
+      answer_keeper_(std::move(room));
+    }
+  }
+  std::uint64_t take_wanted() { return std::exchange(wanted_, 0); }
+  // Set by the connection's guard while it lives.
+  void set_answer_keeper(std::function<void(std::shared_ptr<AnswerRoom>)> keeper) {
+    answer_keeper_ = std::move(keeper);
+  }
   // A request frame: waits for room (see BudgetQueue::take).
   kj::Promise<BudgetLease> take_request(std::uint64_t bytes, const std::function<void()>& paused);
   // Answers owed: counted at once, whatever the budget says.
@@ -180,6 +267,8 @@ class ConnectionShare : public std::enable_shared_from_this<ConnectionShare> {
   // Gone once the loop has exited; only wakes waiters.
   std::weak_ptr<BudgetQueue> queue_;
   std::uint64_t held_ = 0;
+  std::function<void(std::shared_ptr<AnswerRoom>)> answer_keeper_;
+  std::uint64_t wanted_ = 0;  // room its next read waits for (keep_answer)
 };
 
 }  // namespace discache::node

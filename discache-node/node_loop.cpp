@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -79,15 +80,13 @@ NodeLoop::~NodeLoop() {
   }
 }
 
-// TODO(security): gets copy their values into `results` before the answer
-// counts in the in-flight budget (docs/design.md, "The in-flight budget"):
-// bound what one call's answer may hold as it is built.
 kj::Promise<void> NodeLoop::apply(capnp::List<wire::Op>::Reader ops,
-                                  capnp::List<wire::OpResult>::Builder results) {
+                                  capnp::List<wire::OpResult>::Builder results,
+                                  std::shared_ptr<AnswerRoom> room) {
   const std::size_t loops = node_.loop_count();
   if (loops == 1) {
     for (unsigned i = 0; i < ops.size(); ++i) {
-      ops_.apply(ops[i], hash_of(ops[i]), results[i]);
+      ops_.apply(ops[i], hash_of(ops[i]), results[i], room.get());
     }
     return kj::READY_NOW;
   }
@@ -97,7 +96,7 @@ kj::Promise<void> NodeLoop::apply(capnp::List<wire::Op>::Reader ops,
     const KeyHash hash = hash_of(ops[i]);
     const std::size_t owner = node_.store.shard_index(hash);
     if (owner == index_) {
-      ops_.apply(ops[i], hash, results[i]);
+      ops_.apply(ops[i], hash, results[i], room.get());
     } else {
       elsewhere[owner].push_back(i);
     }
@@ -107,7 +106,7 @@ kj::Promise<void> NodeLoop::apply(capnp::List<wire::Op>::Reader ops,
     if (elsewhere[target].empty()) {
       continue;
     }
-    answers.add(hand_over(target, ops, elsewhere[target])
+    answers.add(hand_over(target, ops, elsewhere[target], room)
                     .then([results, indices = kj::mv(elsewhere[target])](Message answer) mutable {
                       auto list =
                           answer->getRoot<wire::Node::BatchResults>().asReader().getResults();
@@ -121,7 +120,8 @@ kj::Promise<void> NodeLoop::apply(capnp::List<wire::Op>::Reader ops,
 
 kj::Promise<NodeLoop::Message> NodeLoop::hand_over(std::size_t target,
                                                    capnp::List<wire::Op>::Reader ops,
-                                                   const std::vector<unsigned>& indices) {
+                                                   const std::vector<unsigned>& indices,
+                                                   std::shared_ptr<AnswerRoom> room) {
   // The ops are copied: the call that carried them may end (its connection
   // closes) before the owner runs them, and its message goes with it.
   std::size_t words = 8;
@@ -137,6 +137,7 @@ kj::Promise<NodeLoop::Message> NodeLoop::hand_over(std::size_t target,
   auto answer = kj::newPromiseAndFulfiller<Message>();
   Outbox& outbox = outboxes_[target];
   outbox.requests.push_back(kj::mv(request));
+  outbox.rooms.push_back(kj::mv(room));
   outbox.answers.push_back(kj::mv(answer.fulfiller));
   shard().counters.cross_loop_ops += indices.size();
   if (!outbox.scheduled && !outbox.in_flight) {
@@ -157,28 +158,36 @@ void NodeLoop::send_outbox(std::size_t target) {
   // next job, so a busy owner gets bigger batches, not more wake-ups.
   outbox.in_flight = true;
   ++shard().counters.cross_loop_hops;
-  auto job = [&node = node_, target, requests = kj::mv(outbox.requests)]() mutable {
+  auto job = [&node = node_, target, requests = kj::mv(outbox.requests),
+              rooms = kj::mv(outbox.rooms)]() mutable {
     ShardOperations ops(*node.shards[target], node.store);
     std::vector<Message> answers;
     answers.reserve(requests.size());
-    for (Message& request : requests) {
+    for (std::size_t r = 0; r < requests.size(); ++r) {
+      Message& request = requests[r];
+      AnswerRoom* room = rooms[r].get();
       auto list = request->getRoot<wire::Node::BatchParams>().asReader().getOps();
       std::size_t words = 8 + list.size() * 8;
+      std::size_t value_words = 0;
       for (auto op : list) {
         if (op.isGet()) {
-          words += 32;  // room for a typical value, so the answer rarely needs a second segment
+          value_words += 32;  // room for a typical value, so the answer rarely needs a second segment
         }
       }
+      // At most 64 KiB of it: room not yet filled is not in the budget.
+      words += std::min<std::size_t>(value_words, 8192);
       auto answer = kj::heap<capnp::MallocMessageBuilder>(words);
       auto results = answer->initRoot<wire::Node::BatchResults>().initResults(list.size());
       for (unsigned i = 0; i < list.size(); ++i) {
-        ops.apply(list[i], hash_of(list[i]), results[i]);
+        // Twice: this answer's values are copied into the call's answer.
+        ops.apply(list[i], hash_of(list[i]), results[i], room, 2);
       }
       answers.push_back(kj::mv(answer));
     }
     return answers;
   };
-  outbox.requests.clear();  // moved from: make it empty for sure
+  outbox.requests.clear();  // moved from: make them empty for sure
+  outbox.rooms.clear();
   auto fulfillers =
       std::make_shared<std::vector<kj::Own<kj::PromiseFulfiller<Message>>>>(kj::mv(outbox.answers));
   outbox.answers.clear();

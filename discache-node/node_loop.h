@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -132,9 +133,11 @@ class NodeLoop {
   // Applies `ops` in order, each on its key's shard; results[i] is the
   // outcome of ops[i]. Ops on one key keep their order, whichever loop owns
   // it. Resolves once every result is written; fails (DISCONNECTED) if a
-  // loop it needed has exited.
+  // loop it needed has exited. Gets put their values in `results` only as
+  // `room` allows (ShardOperations::apply); none: the node's own reads.
   kj::Promise<void> apply(capnp::List<wire::Op>::Reader ops,
-                          capnp::List<wire::OpResult>::Builder results);
+                          capnp::List<wire::OpResult>::Builder results,
+                          std::shared_ptr<AnswerRoom> room = nullptr);
 
   // Loop 0 only: sends the current member list to every loop, whose
   // watchers then push it to their subscribers.
@@ -164,13 +167,15 @@ class NodeLoop {
   // Ops bound for one other loop, gathered during this turn.
   struct Outbox {
     std::vector<Message> requests;
+    std::vector<std::shared_ptr<AnswerRoom>> rooms;  // by request
     std::vector<kj::Own<kj::PromiseFulfiller<Message>>> answers;
     bool scheduled = false;
     bool in_flight = false;  // a job to this loop has not come back yet
   };
 
   kj::Promise<Message> hand_over(std::size_t target, capnp::List<wire::Op>::Reader ops,
-                                 const std::vector<unsigned>& indices);
+                                 const std::vector<unsigned>& indices,
+                                 std::shared_ptr<AnswerRoom> room);
   void send_outbox(std::size_t target);
 
   NodeContext& node_;

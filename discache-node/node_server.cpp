@@ -43,7 +43,10 @@ struct ShardFigures {
 
 class NodeImpl final : public wire::Node::Server {
  public:
-  explicit NodeImpl(NodeLoop& loop) : loop_(loop), node_(loop.node()) {}
+  // `share`: what this connection holds of the in-flight budget; answers
+  // with values take room from it (AnswerRoom).
+  NodeImpl(NodeLoop& loop, std::shared_ptr<ConnectionShare> share)
+      : loop_(loop), node_(loop.node()), share_(std::move(share)) {}
 
   // The single-key calls (the client's blocking reads use get and has) run
   // at once when the key is this loop's; otherwise they take batch()'s path
@@ -52,16 +55,22 @@ class NodeImpl final : public wire::Node::Server {
     ++loop_.shard().counters.calls;
     auto key = context.getParams().getKey();
     const KeyHash hash = hash_key(view_of(key));
+    auto room = share_->answer_room();
     if (loop_.owns(hash)) {
-      loop_.local_ops().get(key, hash, context.getResults().initResult());
+      loop_.local_ops().get(key, hash, context.getResults().initResult(), room.get());
+      share_->keep_answer(kj::mv(room));
       return kj::READY_NOW;
     }
-    return one_op([key](wire::Op::Builder op) {
-             op.setKey(key);
-             op.setGet();
-           })
-        .then([context](Message answer) mutable {
+    return one_op(
+               [key](wire::Op::Builder op) {
+                 op.setKey(key);
+                 op.setGet();
+               },
+               room)
+        .then([context, share = share_, room](Message answer) mutable {
           context.getResults().setResult(first_result(answer));
+          room->release_copies();
+          share->keep_answer(kj::mv(room));
         });
   }
 
@@ -123,7 +132,17 @@ class NodeImpl final : public wire::Node::Server {
     ++loop_.shard().counters.calls;
     ++loop_.shard().counters.batch_calls;
     auto ops = context.getParams().getOps();
-    return loop_.apply(ops, context.getResults().initResults(ops.size()));
+    // Gets take room in the budget for their values before copying them
+    // (docs/design.md, "The in-flight budget"); the answer keeps it until
+    // the guard counts it as sent.
+    auto room = share_->answer_room();
+    // Ops run on other loops are answered there first, then copied over.
+    room->hold_results(ops.size(), node_.loop_count() > 1 ? 2 : 1);
+    return loop_.apply(ops, context.getResults().initResults(ops.size()), room)
+        .then([share = share_, room]() mutable {
+          room->release_copies();
+          share->keep_answer(kj::mv(room));
+        });
   }
 
   kj::Promise<void> stats(StatsContext context) override {
@@ -228,13 +247,13 @@ class NodeImpl final : public wire::Node::Server {
  private:
   // One op, built by `fill`, through batch()'s path to its key's loop.
   template <typename Fill>
-  kj::Promise<Message> one_op(Fill fill) {
+  kj::Promise<Message> one_op(Fill fill, std::shared_ptr<AnswerRoom> room = nullptr) {
     auto request = kj::heap<capnp::MallocMessageBuilder>(64);
     auto ops = request->initRoot<wire::Node::BatchParams>().initOps(1);
     fill(ops[0]);
     auto answer = kj::heap<capnp::MallocMessageBuilder>(64);
     auto results = answer->initRoot<wire::Node::BatchResults>().initResults(1);
-    auto done = loop_.apply(ops.asReader(), results);
+    auto done = loop_.apply(ops.asReader(), results, kj::mv(room));
     return done.attach(kj::mv(request)).then([answer = kj::mv(answer)]() mutable {
       return kj::mv(answer);
     });
@@ -328,13 +347,15 @@ class NodeImpl final : public wire::Node::Server {
 
   NodeLoop& loop_;
   NodeContext& node_;
+  std::shared_ptr<ConnectionShare> share_;
 };
 
 // One per connection, so its lifetime counts connections. Hands out the Node
 // capability only for the cluster's cookie.
 class GateImpl final : public wire::Gate::Server {
  public:
-  GateImpl(NodeLoop& loop, std::string peer) : loop_(loop), peer_(std::move(peer)) {
+  GateImpl(NodeLoop& loop, std::string peer, std::shared_ptr<ConnectionShare> share)
+      : loop_(loop), peer_(std::move(peer)), share_(std::move(share)) {
     ++loop_.node().connections.open;
   }
   ~GateImpl() { --loop_.node().connections.open; }
@@ -357,13 +378,14 @@ class GateImpl final : public wire::Gate::Server {
     std::uint32_t seen = widest.load(std::memory_order_relaxed);
     while (wanted > seen && !widest.compare_exchange_weak(seen, wanted)) {
     }
-    context.getResults().setNode(kj::heap<NodeImpl>(loop_));
+    context.getResults().setNode(kj::heap<NodeImpl>(loop_, share_));
     return kj::READY_NOW;
   }
 
  private:
   NodeLoop& loop_;
   std::string peer_;
+  std::shared_ptr<ConnectionShare> share_;
 };
 
 std::string peer_of(kj::AsyncIoStream& stream) {
@@ -397,9 +419,11 @@ struct ServerConnection {
               loop.budget_queue(), peer,
               [&loop, stall_generation]() { return loop.spans_stall(stall_generation); }),
         network(guard, capnp::rpc::twoparty::Side::SERVER, wire_reader_options()),
-        rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(loop, kj::mv(peer)))) {
+        rpc(capnp::makeRpcServer(network, kj::heap<GateImpl>(loop, kj::mv(peer), guard.share()))) {
     // Bound the calls one connection can have waiting to run.
     rpc.setFlowLimit(kFlowLimitWords);
+    // Answers sent and not yet written count in the in-flight budget.
+    guard.count_queued_answers([this]() { return network.getCurrentQueueSize(); });
   }
   static constexpr std::size_t kFlowLimitWords = 4 * 1024 * 1024;  // 32 MiB of calls
   kj::Own<kj::AsyncIoStream> stream;

@@ -42,8 +42,14 @@ PutMode to_store(wire::PutMode mode) {
 
 }  // namespace
 
-void ShardOperations::get(capnp::Data::Reader key, KeyHash hash, wire::OpResult::Builder out) {
+void ShardOperations::get(capnp::Data::Reader key, KeyHash hash, wire::OpResult::Builder out,
+                          AnswerRoom* room, std::uint64_t copies) {
   ++shard_.counters.gets;
+  if (room != nullptr && room->full()) {
+    // Not even looked up: a flood of gets costs the node as little as can be.
+    out.setStatus(wire::Status::DEFERRED);
+    return;
+  }
   const std::uint64_t now = node_now_ms();
   const ItemView* item = read_through_gate(key, hash, now);
   if (item == nullptr) {
@@ -51,6 +57,11 @@ void ShardOperations::get(capnp::Data::Reader key, KeyHash hash, wire::OpResult:
     out.setStatus(wire::Status::NOT_FOUND);
     // A tombstone's version tells the client a replica's copy is older.
     out.setVersion(shard_.tombstones.version(view_of(key), now));
+    return;
+  }
+  if (room != nullptr && !room->take(item->value.size(), copies)) {
+    // Not copied: the caller asks again (docs/design.md, "The in-flight budget").
+    out.setStatus(wire::Status::DEFERRED);
     return;
   }
   ++shard_.counters.hits;
@@ -152,10 +163,11 @@ const ItemView* ShardOperations::read_through_gate(capnp::Data::Reader key, KeyH
   return shard_.items.find(view_of(key), hash, now);
 }
 
-void ShardOperations::apply(wire::Op::Reader op, KeyHash hash, wire::OpResult::Builder out) {
+void ShardOperations::apply(wire::Op::Reader op, KeyHash hash, wire::OpResult::Builder out,
+                            AnswerRoom* room, std::uint64_t copies) {
   switch (op.which()) {
     case wire::Op::GET:
-      get(op.getKey(), hash, out);
+      get(op.getKey(), hash, out, room, copies);
       return;
     case wire::Op::PUT: {
       auto put_op = op.getPut();

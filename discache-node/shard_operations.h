@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "discache.capnp.h"
+#include "in_flight_budget.h"
 #include "key_hash.h"
 #include "shard_state.h"
 #include "sharded_store.h"
@@ -22,11 +23,16 @@ class ShardOperations {
   ShardOperations(ShardState& shard, const ShardedStore& store) : shard_(shard), store_(store) {}
 
   // Applies one op and writes its outcome; never throws for bad input (an
-  // unknown or malformed op is Status::invalid).
-  void apply(wire::Op::Reader op, KeyHash hash, wire::OpResult::Builder out);
+  // unknown or malformed op is Status::invalid). A get's value goes into
+  // `out` only if `room` (the call's answer) has room for it, copied
+  // `copies` times (see AnswerRoom::take); else the get is Status::deferred.
+  // No room (nullptr): the node's own reads, bounded by their callers.
+  void apply(wire::Op::Reader op, KeyHash hash, wire::OpResult::Builder out,
+             AnswerRoom* room = nullptr, std::uint64_t copies = 1);
 
   // The ops one by one, for the single-key calls (same rules as apply()).
-  void get(capnp::Data::Reader key, KeyHash hash, wire::OpResult::Builder out);
+  void get(capnp::Data::Reader key, KeyHash hash, wire::OpResult::Builder out,
+           AnswerRoom* room = nullptr, std::uint64_t copies = 1);
   void put(capnp::Data::Reader key, KeyHash hash, capnp::Data::Reader value,
            wire::PutOptions::Reader options, wire::OpResult::Builder out);
   // `version` 0: the shard stamps the delete with its own clock.

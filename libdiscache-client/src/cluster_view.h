@@ -47,6 +47,9 @@ class ClusterView {
   struct Pending {
     std::shared_ptr<ReplicatedOp> op;
     Send send;
+    // A get the node deferred (its answer had no room): how long it has
+    // waited to ask again so far, counting only answers that served nothing.
+    std::chrono::milliseconds deferred_for{0};
   };
 
   const MemberList& members() const { return members_; }
@@ -106,6 +109,12 @@ class ClusterView {
   void flush(Outbox& outbox);
   void send_batch(const Member& member, std::vector<Pending> batch);
   void handle_reply(Outbox& outbox, Pending& pending, Reply reply);
+  // Gets a node answered `deferred` go again to the same node: at once when
+  // the same answer served others (it was full), else after a pause that
+  // doubles up to kMaxDeferPause (its in-flight budget is full), failing
+  // with Errc::overloaded once they waited for the deadline in all.
+  static constexpr std::chrono::milliseconds kMaxDeferPause{64};
+  void ask_again(Outbox& outbox, std::vector<Pending> deferred, bool served);
   // Owners of `key` under the current ring that are not down, in replica
   // order; the down ones go to `skipped` when given.
   std::vector<Member> live_owners(std::string_view key, std::vector<Member>* skipped = nullptr);

@@ -43,6 +43,8 @@ Reply decode(wire::OpResult::Reader result) {
       return failed(Errc::out_of_memory, to_std(result.getMessage()));
     case wire::Status::INVALID:
       return failed(Errc::invalid_argument, to_std(result.getMessage()));
+    case wire::Status::DEFERRED:  // send_batch asks again; never decoded there
+      return failed(Errc::overloaded, "the node had no room to answer; ask again");
   }
   return failed(Errc::protocol, "node answered with an unknown status");
 }
@@ -173,7 +175,7 @@ void ClusterView::post(Outbox& outbox, const std::shared_ptr<ReplicatedOp>& op,
                        std::vector<Send> sends) {
   for (auto& send : sends) {
     auto& queue = outbox[send.target.name];
-    queue.push_back(Pending{op, std::move(send)});
+    queue.push_back(Pending{op, std::move(send), {}});
   }
 }
 
@@ -261,9 +263,17 @@ void ClusterView::send_batch(const Member& member, std::vector<Pending> pendings
           return;
         }
         Outbox outbox;
+        std::vector<Pending> deferred;
+        bool served = false;
         for (unsigned i = 0; i < results.size(); ++i) {
+          if (results[i].getStatus() == wire::Status::DEFERRED) {
+            deferred.push_back(std::move((*batch)[i]));
+            continue;
+          }
+          served = true;
           handle_reply(outbox, (*batch)[i], decode(results[i]));
         }
+        ask_again(outbox, std::move(deferred), served);
         flush(outbox);
       },
       [this, member, fail_all](kj::Exception&& e) {
@@ -290,6 +300,52 @@ void ClusterView::send_batch(const Member& member, std::vector<Pending> pendings
   ++calls_in_flight_;
   tasks_.add(
       call.exclusiveJoin(kj::mv(deadline)).attach(kj::defer([this]() { --calls_in_flight_; })));
+}
+
+void ClusterView::ask_again(Outbox& outbox, std::vector<Pending> deferred, bool served) {
+  if (deferred.empty()) {
+    return;
+  }
+  if (served) {
+    // The answer was full: the rest leave in the next batch, at once.
+    for (auto& pending : deferred) {
+      outbox[pending.send.target.name].push_back(std::move(pending));
+    }
+    return;
+  }
+  // Nothing served: the node's in-flight budget is full. Pause, doubling.
+  std::chrono::milliseconds pause{1};
+  std::vector<Pending> again;
+  for (auto& pending : deferred) {
+    pause = std::max(pause, std::min(kMaxDeferPause, pending.deferred_for * 2));
+  }
+  for (auto& pending : deferred) {
+    if (pending.deferred_for >= options_.deadline) {
+      const Member& node = pending.send.target;
+      handle_reply(outbox, pending,
+                   failed(Errc::overloaded,
+                          "node " + node.name + " (" + node.address + ") had no room to answer for " +
+                              std::to_string(pending.deferred_for.count()) +
+                              " ms: its in-flight budget is full; try again later"));
+      continue;
+    }
+    pending.deferred_for += pause;
+    again.push_back(std::move(pending));
+  }
+  if (again.empty()) {
+    return;
+  }
+  ++calls_in_flight_;  // settle() waits for them too
+  tasks_.add(io_.provider->getTimer()
+                 .afterDelay(pause.count() * kj::MILLISECONDS)
+                 .then([this, again = std::move(again)]() mutable {
+                   Outbox outbox;
+                   for (auto& pending : again) {
+                     outbox[pending.send.target.name].push_back(std::move(pending));
+                   }
+                   flush(outbox);
+                 })
+                 .attach(kj::defer([this]() { --calls_in_flight_; })));
 }
 
 kj::Promise<void> ClusterView::settle(kj::Duration limit) {

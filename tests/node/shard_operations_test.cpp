@@ -8,6 +8,8 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <string_view>
 
 namespace discache::node {
@@ -119,6 +121,73 @@ TEST_CASE("writes without a version are stamped above every version a write brou
   const Outcome added = put(shard, "c", "v", 0, wire::PutMode::IF_ABSENT);
   REQUIRE(added.status == wire::Status::OK);
   CHECK(added.version > deleted.version);
+}
+
+// A get copies its value into the answer only if the answer has room for it
+// in the node's in-flight budget (AnswerRoom); otherwise it is deferred, and
+// nothing is copied. The room is the answer's until it is destroyed.
+wire::Status get(Shard& shard, std::string_view key, AnswerRoom& room, std::uint64_t copies,
+                 std::size_t* value_bytes = nullptr) {
+  capnp::MallocMessageBuilder answer;
+  auto out = answer.initRoot<wire::OpResult>();
+  shard.ops.get(bytes(key), hash_key(key), out, &room, copies);
+  if (value_bytes != nullptr) {
+    *value_bytes = out.getValue().size();
+  }
+  return out.getStatus();
+}
+
+TEST_CASE("a get whose value does not fit in the in-flight budget is deferred, not copied") {
+  Shard shard;
+  const std::string value(64, 'v');
+  REQUIRE(put(shard, "k", value, 0).status == wire::Status::OK);
+  auto budget = std::make_shared<InFlightBudget>();
+  budget->set_limit(1024, 1);  // 896 bytes for anyone (7/8); "small" is 16 bytes
+  const std::uint64_t cost = AnswerRoom::cost(value.size());
+  REQUIRE(cost == 64);
+  const std::uint64_t fit = InFlightBudget::largest_frame(1024) / cost;
+  {
+    AnswerRoom room(budget, 0);
+    for (std::uint64_t i = 0; i < fit; ++i) {
+      std::size_t copied = 0;
+      REQUIRE(get(shard, "k", room, 1, &copied) == wire::Status::OK);
+      CHECK(copied == value.size());
+    }
+    // A miss costs nothing and is answered as before.
+    CHECK(get(shard, "absent", room, 1) == wire::Status::NOT_FOUND);
+    std::size_t copied = 1;
+    CHECK(get(shard, "k", room, 1, &copied) == wire::Status::DEFERRED);
+    CHECK(copied == 0);
+    // Once denied, the answer is full: later gets are not even looked up.
+    CHECK(room.full());
+    CHECK(get(shard, "absent", room, 1) == wire::Status::DEFERRED);
+    CHECK(budget->in_use() == fit * cost);
+    room.release_copies();  // none: the answer's own room stays
+    CHECK(budget->in_use() == fit * cost);
+  }
+  CHECK(budget->in_use() == 0);
+  {
+    // From another loop: counted twice until copied into the answer.
+    AnswerRoom room(budget, 0);
+    REQUIRE(get(shard, "k", room, 2) == wire::Status::OK);
+    CHECK(budget->in_use() == 2 * cost);
+    room.release_copies();
+    CHECK(budget->in_use() == cost);
+  }
+  CHECK(budget->in_use() == 0);
+}
+
+TEST_CASE("an answer carries up to 8 MiB of values, and always its first one") {
+  auto budget = std::make_shared<InFlightBudget>();
+  budget->set_limit(64ull << 20, 1);
+  AnswerRoom room(budget, 0);
+  room.hold_results(1024, 1);  // results count, but not toward the values' cap
+  CHECK_FALSE(room.full());
+  CHECK(room.take(9ull << 20, 1));  // larger than the cap, but the first
+  CHECK(room.full());
+  CHECK_FALSE(room.take(8, 1));
+  CHECK(room.denied() == 0);  // the cap, not the budget: no room to wait for
+  CHECK(budget->in_use() == 1024 * AnswerRoom::kResultBytes + (9ull << 20));
 }
 
 }  // namespace

@@ -1,9 +1,9 @@
 // The node's in-flight budget (--in-flight-budget) and read timeout
 // (--read-timeout), hit by hostile peers over loopback (issue 15): floods of
-// large batches, messages larger than the budget, and senders that trickle
-// bytes. The node's RSS stays within the bound docs/design.md states
-// ("The in-flight budget"), a normal client keeps being served, and the
-// node says in its log what it did.
+// large batches and of gets for large values, messages larger than the
+// budget, and senders that trickle bytes. The node's RSS stays within the
+// bound docs/design.md states ("The in-flight budget"), a normal client
+// keeps being served, and the node says in its log what it did.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -66,8 +66,10 @@ void set_nonblocking(int fd) {
 // drives many of them from one thread.
 class Flooder {
  public:
-  Flooder(int fd, const std::string& message, std::size_t id_offset)
-      : fd_(fd), message_(message), id_offset_(id_offset) {
+  // `finish`: false sends no Finish (the node then sends every answer; with
+  // a Finish right behind the call it may drop the answer unsent).
+  Flooder(int fd, const std::string& message, std::size_t id_offset, bool finish = true)
+      : fd_(fd), message_(message), id_offset_(id_offset), finish_calls_(finish) {
     start_next();
   }
   ~Flooder() {
@@ -82,6 +84,7 @@ class Flooder {
   int fd() const { return fd_; }
   bool open() const { return !closed_; }
   std::uint64_t messages_sent() const { return sent_; }
+  std::uint64_t bytes_received() const { return bytes_received_; }
   const std::string& received() const { return received_; }
   void keep_what_arrives() { keep_ = true; }
 
@@ -121,6 +124,7 @@ class Flooder {
     while (true) {
       const ssize_t n = recv(fd_, sink, sizeof(sink), 0);
       if (n > 0) {
+        bytes_received_ += static_cast<std::uint64_t>(n);
         if (keep_ && received_.size() < (1u << 20)) {
           received_.append(sink, static_cast<std::size_t>(n));
         }
@@ -142,18 +146,20 @@ class Flooder {
     for (int i = 0; i < 4; ++i) {
       head_[id_offset_ + i] = static_cast<char>((q >> (8 * i)) & 0xff);
     }
-    finish_ = finish_message(q);
+    finish_ = finish_calls_ ? finish_message(q) : std::string();
     pos_ = 0;
   }
 
   int fd_;
   const std::string& message_;
   std::size_t id_offset_;
+  bool finish_calls_;
   std::string head_;  // the message's start, with this round's question id
   std::string finish_;
   std::size_t pos_ = 0;
   std::uint32_t next_question_ = 2;
   std::uint64_t sent_ = 0;
+  std::uint64_t bytes_received_ = 0;
   bool closed_ = false;
   bool once_ = false;
   bool done_sending_ = false;
@@ -162,10 +168,12 @@ class Flooder {
 };
 
 // Opens `count` logged-in flooders of `message` (built with question id
-// kTemplateQuestion) to `address`.
+// kTemplateQuestion) to `address`; every other one sends no Finish when
+// `finish_half_only`.
 constexpr std::uint32_t kTemplateQuestion = 0x5a5a5a5a;
 std::vector<std::unique_ptr<Flooder>> open_flooders(const std::string& address, std::size_t count,
-                                                    const std::string& message) {
+                                                    const std::string& message,
+                                                    bool finish_half_only = false) {
   const std::size_t offset = question_offset(message, kTemplateQuestion);
   REQUIRE(offset != std::string::npos);
   std::vector<std::unique_ptr<Flooder>> flooders;
@@ -174,7 +182,8 @@ std::vector<std::unique_ptr<Flooder>> open_flooders(const std::string& address, 
     REQUIRE(fd >= 0);
     REQUIRE(write_all(fd, bootstrap_message(0) + login_message(1, 0, "")));
     set_nonblocking(fd);
-    flooders.push_back(std::make_unique<Flooder>(fd, message, offset));
+    flooders.push_back(
+        std::make_unique<Flooder>(fd, message, offset, !finish_half_only || i % 2 == 0));
   }
   return flooders;
 }
@@ -352,6 +361,117 @@ TEST_CASE("200 connections flooding 8 MiB batches: RSS within the bound, others 
   const auto stopped = node.stop(20s);
   REQUIRE(stopped.has_value());
   CHECK_MESSAGE(stopped->exited_with(0), *stopped);
+}
+
+TEST_CASE("100 connections asking for 1 GiB answers: RSS within the bound, others still served") {
+  constexpr std::uint64_t kMemory = 64 * kMiB;
+  constexpr std::uint64_t kBudget = 32 * kMiB;  // the default for --memory 64MiB
+  constexpr std::size_t kBigKeys = 40;
+  constexpr std::size_t kConnections = 100;
+  ClusterOptions options;
+  options.nodes = 1;
+  options.replicas = 1;
+  options.node_args = {"--memory", "64MiB", "--read-timeout", "5s"};
+  auto cluster = LocalCluster::start(options);
+  REQUIRE_MESSAGE(cluster, cluster.error());
+  INFO(cluster->logs());
+  NodeProcess& node = cluster->node(0);
+  const pid_t pid = *node.pid();
+  std::vector<std::string> big_keys;
+  {
+    auto filler = cluster->connect_client();
+    REQUIRE_MESSAGE(filler, filler.error().describe());
+    const std::string value(1024 * 1024 - 1024, 'b');
+    for (std::size_t i = 0; i < kBigKeys; ++i) {
+      big_keys.push_back("big-" + std::to_string(i));
+      REQUIRE(filler->put(big_keys.back(), value));
+    }
+    // 40 MiB of values: more than one answer carries (8 MiB) and than the
+    // budget holds. The client library asks again for what was deferred.
+    auto got = filler->multi_get(big_keys);
+    REQUIRE(got.size() == kBigKeys);
+    for (auto& g : got) {
+      REQUIRE_MESSAGE(g.has_value(), g.error().describe());
+      CHECK(g->size() == value.size());
+    }
+  }
+
+  // Each call asks for 1,024 values of 1 MiB: a 1 GiB answer if it were built.
+  // Half the flooders finish each call at once (the node may then drop its
+  // answer unsent), half never do (the node sends every answer).
+  const std::string batch = batch_get_message(kTemplateQuestion, 1, "big-", 1024, kBigKeys);
+  auto flooders = open_flooders(node.address(), kConnections, batch, true);
+
+  std::atomic<bool> flooding{true};
+  std::uint64_t ok = 0;
+  std::uint64_t failed = 0;
+  std::string first_failure;
+  std::thread normal([&]() {
+    auto client = cluster->connect_client();
+    if (!client) {
+      first_failure = client.error().describe();
+      failed = 1;
+      return;
+    }
+    for (int i = 0; flooding.load() && i < 100'000; ++i) {
+      const std::string key = "normal-" + std::to_string(i % 500);
+      auto put = client->put(key, "value-" + std::to_string(i));
+      auto got = client->get(key);
+      for (bool good : {put.has_value(), got.has_value()}) {
+        if (good) {
+          ++ok;
+        } else if (failed++ == 0) {
+          first_failure = put ? got.error().describe() : put.error().describe();
+        }
+      }
+    }
+  });
+  const std::uint64_t peak = drive(flooders, pid, deadline_in(8s));
+  flooding = false;
+  normal.join();
+
+  std::uint64_t calls = 0;
+  std::uint64_t received = 0;
+  for (auto& f : flooders) {
+    calls += f->messages_sent();
+    received += f->bytes_received();
+  }
+  MESSAGE("get flood: ", calls, " batches of 1,024 gets of 1 MiB values sent by ", kConnections,
+          " connections in 8 s, ", received / kMiB, " MiB of answers read; node peak RSS ",
+          peak / kMiB, " MiB (bound ", bound(kMemory, kBudget, kConnections + 2) / kMiB,
+          " MiB); normal client ", ok, " ops ok, ", failed, " failed");
+  if (failed > 0) {
+    MESSAGE("first failure of the normal client: ", first_failure);
+  }
+  MESSAGE("in-flight peak ", stat_of(*cluster, &NodeStats::in_flight_peak).value_or(0) / kMiB,
+          " MiB");
+  CHECK(calls > 0);
+  CHECK(received > 0);
+  CHECK(std::all_of(flooders.begin(), flooders.end(), [](auto& f) { return f->open(); }));
+  CHECK(ok + failed > 0);
+  CHECK(ok * 100 >= (ok + failed) * 99);
+  if (!kUnderAddressSanitizer) {
+    CHECK(peak <= bound(kMemory, kBudget, kConnections + 2));
+  }
+
+  // After the flood the budget drains, and every big value is served again.
+  flooders.clear();
+  std::optional<std::uint64_t> in_flight_after;
+  const bool drained = wait_until(
+      [&]() {
+        in_flight_after = stat_of(*cluster, &NodeStats::in_flight_bytes);
+        return in_flight_after.value_or(~0ull) <= kIdleInFlight;
+      },
+      10s);
+  CHECK_MESSAGE(drained, "in flight after the flood: ",
+                in_flight_after ? std::to_string(*in_flight_after) : "no answer");
+  auto client = cluster->connect_client();
+  REQUIRE_MESSAGE(client, client.error().describe());
+  auto got = client->multi_get(big_keys);
+  REQUIRE(got.size() == kBigKeys);
+  for (auto& g : got) {
+    CHECK_MESSAGE(g.has_value(), g.error().describe());
+  }
 }
 
 TEST_CASE("20 connections sending 60 MiB messages: refused with a reason, or served in the bound") {

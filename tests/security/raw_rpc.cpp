@@ -90,6 +90,27 @@ std::string batch_put_message(std::uint32_t question, std::uint32_t login_questi
   return flat(message);
 }
 
+std::string batch_get_message(std::uint32_t question, std::uint32_t login_question,
+                              std::string_view key_prefix, std::size_t ops,
+                              std::size_t distinct_keys) {
+  capnp::MallocMessageBuilder message(ops * 8 + 64);
+  auto call = message.initRoot<capnp::rpc::Message>().initCall();
+  call.setQuestionId(question);
+  auto target = call.initTarget().initPromisedAnswer();
+  target.setQuestionId(login_question);
+  target.initTransform(1)[0].setGetPointerField(0);  // LoginResults.node
+  call.setInterfaceId(capnp::typeId<wire::Node>());
+  call.setMethodId(4);  // batch @4
+  auto list = call.initParams().getContent().initAs<wire::Node::BatchParams>().initOps(
+      static_cast<unsigned>(ops));
+  for (unsigned i = 0; i < ops; ++i) {
+    const std::string key = std::string(key_prefix) + std::to_string(i % distinct_keys);
+    list[i].setKey(data_of(key));
+    list[i].setGet();
+  }
+  return flat(message);
+}
+
 std::size_t question_offset(std::string_view message, std::uint32_t question) {
   const char id[4] = {static_cast<char>(question & 0xff), static_cast<char>((question >> 8) & 0xff),
                       static_cast<char>((question >> 16) & 0xff),

@@ -20,6 +20,10 @@ std::string get_message(std::uint32_t question, std::uint32_t login_question, st
 std::string batch_put_message(std::uint32_t question, std::uint32_t login_question,
                               std::string_view key_prefix, std::size_t ops,
                               std::size_t value_bytes);
+// Node.batch of `ops` gets, of keys "<prefix><i % distinct_keys>".
+std::string batch_get_message(std::uint32_t question, std::uint32_t login_question,
+                              std::string_view key_prefix, std::size_t ops,
+                              std::size_t distinct_keys);
 // Where a message built with question id `question` holds that id, so a
 // test can reuse one large message under many ids; npos if not found.
 std::size_t question_offset(std::string_view message, std::uint32_t question);

@@ -26,7 +26,9 @@ enum class Errc : std::uint8_t {
   // After `internal` so the earlier codes keep their values.
   tls,  // the TLS handshake failed: untrusted or misnamed certificate, or one
         // side does not speak TLS
-  overloaded,  // the client's queued operations hold max_queued_bytes already
+  overloaded,  // the client's queued operations hold max_queued_bytes already,
+               // or a node had no room to answer a get for a whole deadline
+               // (its in-flight budget stayed full): try again later
 };
 
 // Stable lower-case name of a code, e.g. "not_found".
