@@ -37,21 +37,6 @@ constexpr std::uint64_t kMiB = 1ull << 20;
 constexpr std::uint64_t kFixedMargin = 24 * kMiB;
 constexpr std::uint64_t kPerConnection = 96 * 1024;
 
-std::uint64_t rss_bytes(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::stoull(line.substr(6)) * 1024;
-    }
-  }
-  return 0;
-}
-
-bool log_has(NodeProcess& node, const std::string& text) {
-  return node.log().find(text) != std::string::npos;
-}
-
 std::uint64_t bound(std::uint64_t memory, std::uint64_t budget, std::uint64_t connections) {
   return memory + budget + kFixedMargin + connections * kPerConnection;
 }
