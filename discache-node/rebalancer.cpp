@@ -250,8 +250,8 @@ bool Rebalancer::cluster_whole() const {
 }
 
 void Rebalancer::update_pending() {
-  ctx_.counters.handoff_pending = running_ || catch_ups_armed_ > 0 || !catch_ups_due_.empty() ||
-                                  ctx_.heal.read_gate.closed();
+  ctx_.counters.handoff_pending = running_ || scheduled_ || catch_ups_armed_ > 0 ||
+                                  !catch_ups_due_.empty() || ctx_.heal.read_gate.closed();
 }
 
 void Rebalancer::update_tombstone_hold() {
@@ -285,10 +285,12 @@ void Rebalancer::schedule() {
     return;
   }
   scheduled_ = true;
+  update_pending();
   // Changes come in bursts (one per merged entry): settle first.
   tasks_.add(timer_.afterDelay(100 * kj::MILLISECONDS).then([this]() {
     scheduled_ = false;
     start_if_needed();
+    update_pending();
   }));
 }
 
@@ -350,6 +352,7 @@ void Rebalancer::start_if_needed() {
   pass->gate_generation = gate_generation_;
   last_names_ = std::move(names);
   last_boots_ = std::move(boots);
+  ++ctx_.counters.handoff_runs;  // ring changes, not their catch-ups
   launch(std::move(pass));
 }
 
@@ -384,7 +387,6 @@ void Rebalancer::launch(std::shared_ptr<Pass> pass) {
   running_ = true;
   update_tombstone_hold();
   ++sweep_generation_;
-  ++ctx_.counters.handoff_runs;
   auto current = run(pass)
                      .catch_([](kj::Exception&& e) {
                        // A pass that failed half way leaves copies for the
