@@ -779,6 +779,19 @@ kj::Promise<void> Rebalancer::send_chunk(std::shared_ptr<Pass> pass,
     if (member == pass->members.end()) {
       continue;
     }
+    if (pass->catch_up) {
+      // Only to a target alive now. A suspect one may be frozen: the batch
+      // would wait in its socket and could land after the refill it gets
+      // when it thaws (a new boot id), bringing back what was overwritten
+      // or deleted meanwhile; a dead one is refilled when it returns.
+      const auto& list = ctx_.members.list().members;
+      const auto now = std::find_if(list.begin(), list.end(),
+                                    [&target](const Member& m) { return m.name == target; });
+      if (now == list.end() || now->state != MemberState::alive ||
+          now->boot_id != member->second.boot_id) {
+        continue;
+      }
+    }
     const std::size_t count = copies.size();
     const auto deletes = static_cast<std::size_t>(
         std::count_if(copies.begin(), copies.end(), [](const ItemCopy& c) { return c.deleted; }));
