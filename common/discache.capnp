@@ -40,6 +40,9 @@ struct PutOptions {
                            # version applies only if it is newer than what the
                            # node holds (value or tombstone): replicas converge
                            # and read repair never resurrects old data.
+  handoff @4 :Bool;        # a copy a node sends when the ring changes: a node
+                           # being filled answers reads as misses for a while
+                           # after one (docs/design.md, the joiner gate)
 }
 
 enum PutMode {
@@ -120,7 +123,7 @@ struct Stats {
   rssBytes @16 :UInt64;    # the node process's resident memory (VmRSS)
   handoffRuns @17 :UInt64;    # ring changes this node moved keys for
   handoffKeys @18 :UInt64;    # copies sent to other nodes by those handoffs
-  handoffPending @19 :Bool;   # a handoff is running now
+  handoffPending @19 :Bool;   # a handoff is running or due, or reads miss until one lands
   threads @20 :UInt32;        # event-loop threads (--threads), one shard each
   crossThreadOps @21 :UInt64; # ops that arrived on a thread not owning their key
   crossThreadHops @22 :UInt64; # cross-thread jobs that carried them (ops/hops = batching)

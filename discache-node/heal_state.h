@@ -52,19 +52,57 @@ class TombstoneExpiry {
   std::atomic<std::uint64_t> settled_since_ms_{0};
 };
 
-// Any thread (one atomic, read on every get and has). Closed by the
-// rebalancer when a member it had seen dead comes back with the same boot id
-// (a healed partition, or a node that was frozen past --dead-after): this
-// node's copies may be older than writes and deletes made on the other side,
-// so until the handoffs of that change have landed, reads answer misses.
+// Any thread (atomics, read on every get and has). Closed two ways:
+// - by the rebalancer (close/open) when a member it had seen dead comes
+//   back with the same boot id (a healed partition, or a node that was
+//   frozen past --dead-after): this node's copies may be older than writes
+//   and deletes made on the other side, so until the handoffs of that
+//   change have landed, reads answer misses;
+// - for a while after each handoff copy, on a node being filled (its store
+//   started empty among peers, or it forgot it): a copy handed to it may be
+//   older than a write a client that had not yet learnt the ring made to
+//   the old owners only, until the senders' catch-up passes have landed.
+//   The rebalancer opens the filling window (expect_fill_until); a shard
+//   that receives a handoff copy within it keeps reads missing until
+//   `fill_hold` past that copy (note_fill). No thread has to open it.
 class ReadGate {
  public:
   void close() { closed_.store(true, std::memory_order_relaxed); }
   void open() { closed_.store(false, std::memory_order_relaxed); }
+  // Closed by the rebalancer (a heal), whatever the filling window says.
   bool closed() const { return closed_.load(std::memory_order_relaxed); }
+  // Whether reads miss at `now_ms` (node wall clock): closed, or a handoff
+  // copy came less than the hold ago while filling.
+  bool closed_at(std::uint64_t now_ms) const {
+    return closed() || now_ms < filled_until_ms_.load(std::memory_order_relaxed);
+  }
+
+  // Loop 0: handoff copies that arrive before `until_ms` close the gate for
+  // `hold_ms` each (set before any loop serves, or again after a forget).
+  void expect_fill_until(std::uint64_t until_ms, std::uint64_t hold_ms) {
+    fill_hold_ms_.store(hold_ms, std::memory_order_relaxed);
+    fill_window_until_ms_.store(until_ms, std::memory_order_relaxed);
+  }
+  std::uint64_t fill_window_until_ms() const {
+    return fill_window_until_ms_.load(std::memory_order_relaxed);
+  }
+  // Any shard, before applying a handoff copy at `now_ms`. Shards hold the
+  // node's HealState const (they only read the rest), so these are mutable.
+  void note_fill(std::uint64_t now_ms) const {
+    if (now_ms >= fill_window_until_ms_.load(std::memory_order_relaxed)) {
+      return;
+    }
+    const std::uint64_t until = now_ms + fill_hold_ms_.load(std::memory_order_relaxed);
+    std::uint64_t seen = filled_until_ms_.load(std::memory_order_relaxed);
+    while (until > seen && !filled_until_ms_.compare_exchange_weak(seen, until)) {
+    }
+  }
 
  private:
   std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> fill_window_until_ms_{0};
+  std::atomic<std::uint64_t> fill_hold_ms_{0};
+  mutable std::atomic<std::uint64_t> filled_until_ms_{0};
 };
 
 struct HealState {

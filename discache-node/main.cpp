@@ -553,6 +553,11 @@ class NodeMain {
     const auto heal_grace = to_kj(4 * timing_.probe_interval) + 100 * kj::MILLISECONDS;
     Rebalancer rebalancer(main_loop, peers, io.provider->getTimer(), to_kj(unowned_grace_),
                           heal_grace);
+    if (!seeds_.empty() || !discover_.empty()) {
+      // Started with an empty store, to be filled by peers: a reader must
+      // not get a copy that a lagging writer's later write will not reach.
+      rebalancer.joining_with_empty_store();
+    }
     AntiEntropy anti_entropy(main_loop, peers, io.provider->getTimer(),
                              to_kj(anti_entropy_interval_));
     ctx.on_membership_change = [&rebalancer, &main_loop]() {

@@ -32,7 +32,9 @@ class NodeLoop;
 struct ControlCounters {
   std::uint64_t handoff_runs = 0;   // ring changes this node moved keys for
   std::uint64_t handoff_keys = 0;   // copies sent to other nodes
-  bool handoff_pending = false;     // a handoff is running
+  // A handoff is running or its catch-up is due, or reads miss until
+  // handoffs land (the read gate): Rebalancer::update_pending.
+  bool handoff_pending = false;
   std::uint64_t unowned_sweeps = 0;   // completed looks for unowned copies
   std::uint64_t unowned_dropped = 0;  // copies of keys this node does not own, dropped
   // Anti-entropy exchanges this node started and finished, keys they

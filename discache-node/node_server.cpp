@@ -325,7 +325,10 @@ class NodeImpl final : public wire::Node::Server {
     s.setConnections(node.connections.open.load(std::memory_order_relaxed));
     s.setHandoffRuns(control.handoff_runs);
     s.setHandoffKeys(control.handoff_keys);
-    s.setHandoffPending(control.handoff_pending);
+    // Reads missing while a node is filled count as pending too: a rolling
+    // restart waits for them before stopping the next owner.
+    s.setHandoffPending(control.handoff_pending ||
+                        node.heal.read_gate.closed_at(node_now_ms()));
     s.setUnownedSweeps(control.unowned_sweeps);
     s.setUnownedDropped(control.unowned_dropped);
     s.setAntiEntropyRounds(control.anti_entropy_rounds);

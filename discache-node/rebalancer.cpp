@@ -26,6 +26,21 @@ constexpr kj::Duration kUnownedMaxRecheck = 10 * kj::MINUTES;
 // How often the tombstone hold is looked at besides member-list changes: a
 // dead member becomes dead for good with no change to tell us.
 constexpr kj::Duration kHoldTick = 1 * kj::SECONDS;
+// A node being filled misses reads this many heal graces after each handoff
+// copy it receives: one for the sender's pass to finish and its clients to
+// have learnt the ring, one for the catch-up's wait, one for the catch-up to
+// land (ReadGate::note_fill).
+constexpr std::int64_t kFillHoldGraces = 3;
+// Handoff copies count as filling for this many graces after the node
+// started (or forgot its store): long enough to meet its peers.
+constexpr std::int64_t kFillWindowGraces = 10;
+// And for this many after its first pass with peers: they learn of it
+// within about a probe interval and start their passes 100 ms later, and
+// the first chunk of a pass arrives at once (each copy extends the hold,
+// so a long pass keeps the gate closed while it lasts). Short, so that a
+// node restarted a little later in a rolling restart, whose copies make
+// it miss too, is not gated again by copies meant for its co-owner.
+constexpr std::int64_t kFillWindowAfterPassGraces = 2;
 
 bool serving(MemberState state) {
   return state == MemberState::alive || state == MemberState::suspect;
@@ -43,6 +58,9 @@ struct Rebalancer::Pass {
   std::set<std::string> refilled;
   std::size_t replicas = 1;
   bool leaving = false;  // this node is going: send every key to its new owners
+  // A repeat of an earlier pass's plan, for writes made to old owners by
+  // clients that had not yet learnt the ring: it repeats no further.
+  bool catch_up = false;
   // Every copy to send, planned in one turn per shard: a scan resumed
   // across turns would miss items that writes move in the index.
   Plan plan;
@@ -67,6 +85,7 @@ Rebalancer::Rebalancer(NodeLoop& loop, PeerLinks& peers, kj::Timer& timer,
       last_boots_{{ctx_.name(), ctx_.members.self().boot_id}},
       unowned_grace_(unowned_grace),
       heal_grace_(heal_grace),
+      self_boot_(ctx_.members.self().boot_id),
       errors_(kj::heap<LogTaskFailures>("handoff task failed")),
       tasks_(*errors_) {
   arm_unowned_sweep(unowned_grace_);
@@ -110,6 +129,15 @@ std::set<std::string> Rebalancer::restarted_since_last_pass(
 
 
 void Rebalancer::membership_changed() {
+  const std::uint64_t boot = ctx_.members.self().boot_id;
+  if (boot != self_boot_) {
+    self_boot_ = boot;
+    // Forgot its store after a stall: peers refill it like a restarted node.
+    const auto names = serving_names();
+    if (names.size() > 1 || (names.size() == 1 && names.front() != ctx_.name())) {
+      expect_fill("forgot its store after a stall");
+    }
+  }
   for (const auto& m : ctx_.members.list().members) {
     if (m.state == MemberState::dead) {
       lapsed_.insert(m.name);
@@ -155,7 +183,28 @@ void Rebalancer::note_heals() {
               << " is back (partition healed): reads miss until handoffs have landed"
               << std::endl;
     ctx_.heal.read_gate.close();
+    update_pending();
   }
+}
+
+void Rebalancer::joining_with_empty_store() {
+  expect_fill("started with an empty store among peers");
+}
+
+void Rebalancer::expect_fill(const char* why) {
+  if (draining_) {
+    return;
+  }
+  std::uint64_t window = kFillWindowAfterPassGraces;
+  if (why != nullptr) {
+    fill_awaits_first_pass_ = true;
+    window = kFillWindowGraces;
+    std::cerr << "discache-node[" << ctx_.name() << "]: " << why
+              << ": reads miss for a while after each handoff copy it receives" << std::endl;
+  }
+  const auto grace_ms = static_cast<std::uint64_t>(heal_grace_ / kj::MILLISECONDS);
+  ctx_.heal.read_gate.expect_fill_until(node_now_ms() + window * grace_ms,
+                                        kFillHoldGraces * grace_ms);
 }
 
 void Rebalancer::close_gate_for_rumour() {
@@ -168,6 +217,7 @@ void Rebalancer::close_gate_for_rumour() {
                "have landed"
             << std::endl;
   ctx_.heal.read_gate.close();
+  update_pending();
   open_gate_after(4 * heal_grace_, gate_generation_);
 }
 
@@ -177,6 +227,7 @@ void Rebalancer::open_gate_after(kj::Duration delay, std::uint64_t generation) {
       return;  // a later heal closed it again: its own pass opens it
     }
     ctx_.heal.read_gate.open();
+    update_pending();
     std::cerr << "discache-node[" << ctx_.name() << "]: read gate open: serving reads again"
               << std::endl;
   }));
@@ -198,7 +249,13 @@ bool Rebalancer::cluster_whole() const {
   return true;
 }
 
+void Rebalancer::update_pending() {
+  ctx_.counters.handoff_pending = running_ || scheduled_ || catch_ups_armed_ > 0 ||
+                                  !catch_ups_due_.empty() || ctx_.heal.read_gate.closed();
+}
+
 void Rebalancer::update_tombstone_hold() {
+  update_pending();
   // Settled: whole, and the store balanced for the serving set (no pass due
   // or running), so every tombstone has been handed to its owners.
   const bool settled =
@@ -228,10 +285,12 @@ void Rebalancer::schedule() {
     return;
   }
   scheduled_ = true;
+  update_pending();
   // Changes come in bursts (one per merged entry): settle first.
   tasks_.add(timer_.afterDelay(100 * kj::MILLISECONDS).then([this]() {
     scheduled_ = false;
     start_if_needed();
+    update_pending();
   }));
 }
 
@@ -293,10 +352,41 @@ void Rebalancer::start_if_needed() {
   pass->gate_generation = gate_generation_;
   last_names_ = std::move(names);
   last_boots_ = std::move(boots);
+  ++ctx_.counters.handoff_runs;  // ring changes, not their catch-ups
+  launch(std::move(pass));
+}
+
+namespace {
+// A new pass with `done`'s rings and refills: its plan is made afresh.
+template <typename Pass>
+std::shared_ptr<Pass> repeat_of(const Pass& done) {
+  auto pass = std::make_shared<Pass>();
+  pass->old_ring = done.old_ring;
+  pass->new_ring = done.new_ring;
+  pass->members = done.members;
+  pass->refilled = done.refilled;
+  pass->replicas = done.replicas;
+  pass->leaving = done.leaving;
+  pass->catch_up = true;
+  return pass;
+}
+}  // namespace
+
+void Rebalancer::catch_up(std::shared_ptr<const Pass> done) {
+  if (draining_) {
+    return;  // the drain hands everything over itself
+  }
+  if (running_) {
+    catch_ups_due_.push_back(std::move(done));  // never two passes at once
+    return;
+  }
+  launch(repeat_of(*done));
+}
+
+void Rebalancer::launch(std::shared_ptr<Pass> pass) {
   running_ = true;
   update_tombstone_hold();
   ++sweep_generation_;
-  ++ctx_.counters.handoff_runs;
   auto current = run(pass)
                      .catch_([](kj::Exception&& e) {
                        // A pass that failed half way leaves copies for the
@@ -320,9 +410,32 @@ void Rebalancer::start_if_needed() {
                   kj::MILLISECONDS,
           gate_generation_);
     }
+    if (fill_awaits_first_pass_ && !pass->catch_up && pass->new_ring.nodes().size() > 1) {
+      // In a ring with peers at last: their passes for it start now.
+      fill_awaits_first_pass_ = false;
+      expect_fill(nullptr);
+    }
+    if (!pass->catch_up && !pass->leaving) {
+      // Clients learn the new ring some milliseconds (at worst a refresh
+      // interval) after us; until then they write to the old owners only,
+      // after our copies left (or after our plan found nothing to send, and
+      // a client on the new ring wrote the key to the new owner too). Once
+      // they all have it, copy again.
+      ++catch_ups_armed_;
+      tasks_.add(timer_.afterDelay(heal_grace_).then([this, pass]() {
+        --catch_ups_armed_;
+        catch_up(pass);
+        update_pending();
+      }));
+    }
     if (again_) {
       again_ = false;
       start_if_needed();
+    }
+    if (!running_ && !catch_ups_due_.empty()) {
+      auto next = catch_ups_due_.front();
+      catch_ups_due_.erase(catch_ups_due_.begin());
+      catch_up(std::move(next));
     }
     if (!running_) {
       arm_unowned_sweep(unowned_grace_);
@@ -463,24 +576,59 @@ kj::Promise<void> Rebalancer::drain(kj::Duration limit) {
     previous = current->addBranch();
   }
   running_ = true;
-  return timer_.timeoutAfter(limit, previous.then([this, pass]() { return run(pass); }))
+  // Clients that have not yet learnt that this node is leaving still write
+  // to it while the pass runs, after their keys' copies left: if any write
+  // arrived, hand everything over once more (bounded by `limit`).
+  auto drained = previous.then([this]() { return writes_applied(); })
+                     .then([this, pass](std::uint64_t before) {
+                       return run(pass).then([this]() { return writes_applied(); })
+                           .then([this, pass, before](std::uint64_t after) -> kj::Promise<void> {
+                             if (after == before) {
+                               return kj::READY_NOW;
+                             }
+                             std::cerr << "discache-node[" << ctx_.name() << "]: "
+                                       << (after - before)
+                                       << " writes arrived during the drain: handing over "
+                                          "once more"
+                                       << std::endl;
+                             return run(repeat_of(*pass));
+                           });
+                     });
+  return timer_.timeoutAfter(limit, kj::mv(drained))
       .catch_([](kj::Exception&& e) {
         std::cerr << "discache-node: drain did not finish: " << e.getDescription().cStr()
                   << std::endl;
       });
 }
 
+kj::Promise<std::uint64_t> Rebalancer::writes_applied() {
+  kj::Vector<kj::Promise<std::uint64_t>> counts;
+  for (std::size_t i = 0; i < ctx_.loop_count(); ++i) {
+    counts.add(loop_.run_on(i, [&ctx = ctx_, i]() {
+      const ShardCounters& counters = ctx.shards[i]->counters;
+      return counters.puts + counters.deletes;
+    }));
+  }
+  return kj::joinPromises(counts.releaseAsArray()).then([](kj::Array<std::uint64_t> each) {
+    std::uint64_t total = 0;
+    for (const std::uint64_t n : each) {
+      total += n;
+    }
+    return total;
+  });
+}
+
 kj::Promise<void> Rebalancer::run(std::shared_ptr<Pass> pass) {
-  ctx_.counters.handoff_pending = true;
   return make_plan(pass).then([this, pass]() { return run_chunk(pass); }).then([this, pass]() {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - pass->started)
                         .count();
-    std::cerr << "discache-node[" << ctx_.name() << "]: handoff done: " << pass->copies
+    std::cerr << "discache-node[" << ctx_.name()
+              << (pass->catch_up ? "]: handoff catch-up done: " : "]: handoff done: ")
+              << pass->copies
               << " copies sent (" << pass->deletes << " of them deletes)"
               << (pass->failed ? ", " + std::to_string(pass->failed) + " failed" : "") << " in "
               << ms << " ms" << std::endl;
-    ctx_.counters.handoff_pending = false;
   });
 }
 
@@ -631,13 +779,32 @@ kj::Promise<void> Rebalancer::send_chunk(std::shared_ptr<Pass> pass,
     if (member == pass->members.end()) {
       continue;
     }
+    if (pass->catch_up) {
+      // Only to a target alive now. A suspect one may be frozen: the batch
+      // would wait in its socket and could land after the refill it gets
+      // when it thaws (a new boot id), bringing back what was overwritten
+      // or deleted meanwhile; a dead one is refilled when it returns.
+      const auto& list = ctx_.members.list().members;
+      const auto now = std::find_if(list.begin(), list.end(),
+                                    [&target](const Member& m) { return m.name == target; });
+      if (now == list.end() || now->state != MemberState::alive ||
+          now->boot_id != member->second.boot_id) {
+        continue;
+      }
+    }
     const std::size_t count = copies.size();
     const auto deletes = static_cast<std::size_t>(
         std::count_if(copies.begin(), copies.end(), [](const ItemCopy& c) { return c.deleted; }));
     // One retry: a first failure is often a connection that just went stale.
     auto copies_shared = std::make_shared<std::vector<ItemCopy>>(std::move(copies));
-    auto send_once = [this, copies_shared, member = member->second]() {
-      return peers_.link(member).then([copies_shared](wire::Node::Client node) {
+    // A catch-up's copies do not gate reads: they bring the writes the
+    // gate waited for, and every client has the ring by then. Nor do a
+    // drain's: they go to nodes that own the keys from now on whatever
+    // their age, two of which may be new in a quick rolling restart, and
+    // would then both miss; the drain's repeat brings what came meanwhile.
+    const bool gates = !pass->catch_up && !pass->leaving;
+    auto send_once = [this, copies_shared, gates, member = member->second]() {
+      return peers_.link(member).then([copies_shared, gates](wire::Node::Client node) {
         auto request = node.batchRequest();
         auto ops = request.initOps(static_cast<unsigned>(copies_shared->size()));
         for (unsigned i = 0; i < copies_shared->size(); ++i) {
@@ -653,6 +820,7 @@ kj::Promise<void> Rebalancer::send_chunk(std::shared_ptr<Pass> pass,
           auto options = put.initOptions();
           options.setVersion(copy.version);
           options.setTtlMs(copy.ttl_ms);
+          options.setHandoff(gates);  // a node being filled gates reads on it
         }
         return request.send().ignoreResult();
       });

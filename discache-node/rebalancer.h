@@ -56,7 +56,17 @@ namespace discache::node {
 //   until the pass for that change has finished and `heal_grace` more has
 //   passed, for the other nodes' handoffs to land here too. Refuting a
 //   rumour that this node is dead closes it as well (peers re-admit it
-//   only after that), opening by itself if no member comes back.
+//   only after that), opening by itself if no member comes back;
+// - a node whose store starts empty among peers (started with seeds, or it
+//   forgot its store after a stall) has its shards close the gate for a
+//   while after each handoff copy they receive, until the senders'
+//   catch-up passes can have landed (the joiner gate).
+//
+// A pass that sent copies to new owners runs once more (a catch-up pass)
+// `heal_grace` after it finished: writers that had not yet learnt the ring
+// wrote to the old owners only meanwhile, and those writes must reach the
+// new owners before readers on the new ring trust them. A drain repeats its
+// pass once if writes arrived while it ran.
 //
 // Copies of keys this node does not own under the current ring (it was an
 // owner before the ring changed, or a client with an older view wrote to it)
@@ -79,6 +89,11 @@ class Rebalancer {
 
   // The member list changed; starts (or queues) a pass if the serving set did.
   void membership_changed();
+  // This node started empty and has peers to join (seeds or discovery): for
+  // a while after each handoff copy it receives, its reads miss, until the
+  // senders' catch-ups can have landed (the joiner gate). Call once, before
+  // serving.
+  void joining_with_empty_store();
   // Copies every key this node holds to its owners in the ring without this
   // node. Resolves when done or after `limit`.
   kj::Promise<void> drain(kj::Duration limit);
@@ -112,6 +127,10 @@ class Rebalancer {
   // Holds tombstones while the cluster is cut or unsettled, releases them
   // once it is whole and settled.
   void update_tombstone_hold();
+  // stats' handoffPending: a pass running or a catch-up due, or reads
+  // missing until handoffs land (the read gate): what a rolling restart
+  // waits for before stopping the next node.
+  void update_pending();
   bool cluster_whole() const;
   kj::Promise<void> hold_ticks();
   // Drops unowned copies after `delay`, unless the ring changes first.
@@ -131,7 +150,18 @@ class Rebalancer {
                                                                   ShardState& shard,
                                                                   const std::string& self,
                                                                   std::uint64_t cursor);
+  // Opens the filling window (ReadGate::note_fill): handoff copies received
+  // soon make reads miss until the senders' catch-ups can have landed.
+  // `why` (logged) when this node's store just started empty; nullptr to
+  // extend the window once it is in a ring with peers.
+  void expect_fill(const char* why);
   void start_if_needed();
+  // Runs `pass` (running_ must be false) and handles its end.
+  void launch(std::shared_ptr<Pass> pass);
+  // Runs `done`'s plan again (catch-up), now or after the pass running.
+  void catch_up(std::shared_ptr<const Pass> done);
+  // Puts and deletes applied by every shard so far (for the drain's repeat).
+  kj::Promise<std::uint64_t> writes_applied();
   kj::Promise<void> run(std::shared_ptr<Pass> pass);
   kj::Promise<void> make_plan(std::shared_ptr<Pass> pass);
   // On the shard's loop: the copies of its items this pass must send.
@@ -169,6 +199,12 @@ class Rebalancer {
   std::uint64_t gate_generation_ = 0;  // bumped by each heal
   std::uint64_t dead_rumours_seen_ = 0;  // MemberTable::dead_rumours_refuted() handled
   bool gate_waits_for_pass_ = false;   // a heal's pass has yet to start or finish
+  // The filling window is extended at this node's first pass with peers.
+  bool fill_awaits_first_pass_ = false;
+  std::uint64_t self_boot_ = 0;  // this node's boot id, to notice a forgotten store
+  // Catch-ups that came due while a pass ran: they run after it.
+  std::vector<std::shared_ptr<const Pass>> catch_ups_due_;
+  std::size_t catch_ups_armed_ = 0;  // catch-ups waiting for their grace
   std::uint64_t sweep_generation_ = 0;  // a pass bumps it: sweeps armed before it are void
   kj::Own<kj::TaskSet::ErrorHandler> errors_;
   kj::TaskSet tasks_;

@@ -107,6 +107,14 @@ void ShardOperations::put(capnp::Data::Reader key, KeyHash hash, capnp::Data::Re
   auto result = shard_.items.put(request, hash, now);
   if (result.status == StoreStatus::ok) {
     shard_.tombstones.erase(view_of(key));
+    if (options.getHandoff()) {
+      // A handoff copy this node lacked: it may be older than a write a
+      // client that had not learnt the ring made to the old owners only
+      // (see ReadGate). Noted in this job, before any read of this shard
+      // can see the copy. A copy refused as not newer gates nothing: the
+      // owners already shared that write.
+      shard_.heal.read_gate.note_fill(now);
+    }
   }
   out.setStatus(to_wire(result.status));
   out.setVersion(result.version);
@@ -155,9 +163,11 @@ bool ShardOperations::has(capnp::Data::Reader key, KeyHash hash) {
 
 const ItemView* ShardOperations::read_through_gate(capnp::Data::Reader key, KeyHash hash,
                                                    std::uint64_t now) {
-  if (shard_.heal.read_gate.closed()) {
-    // A heal's handoffs have not all landed: what this shard holds may be
-    // older than a write or delete made across the cut. A miss is safe.
+  if (shard_.heal.read_gate.closed_at(now)) {
+    // A heal's handoffs (or a joiner's catch-ups) have not all landed:
+    // what this shard holds may be older than a write or delete made
+    // across the cut, or to the old owners by a lagging writer. A miss is
+    // safe.
     return nullptr;
   }
   return shard_.items.find(view_of(key), hash, now);

@@ -2,6 +2,7 @@
 // below what the shard holds is stale and the reply says what it holds; the
 // shard's clock learns every version a write brings.
 #include "heal_state.h"
+#include "node_clock.h"
 #include "shard_operations.h"
 
 #include <capnp/message.h>
@@ -36,11 +37,12 @@ struct Outcome {
 };
 
 Outcome put(Shard& shard, std::string_view key, std::string_view value, std::uint64_t version,
-            wire::PutMode mode = wire::PutMode::UPSERT) {
+            wire::PutMode mode = wire::PutMode::UPSERT, bool handoff = false) {
   capnp::MallocMessageBuilder message;
   auto options = message.initRoot<wire::PutOptions>();
   options.setVersion(version);
   options.setMode(mode);
+  options.setHandoff(handoff);
   capnp::MallocMessageBuilder answer;
   auto out = answer.initRoot<wire::OpResult>();
   shard.ops.put(bytes(key), hash_key(key), bytes(value), options.asReader(), out);
@@ -188,6 +190,36 @@ TEST_CASE("an answer carries up to 8 MiB of values, and always its first one") {
   CHECK_FALSE(room.take(8, 1));
   CHECK(room.denied() == 0);  // the cap, not the budget: no room to wait for
   CHECK(budget->in_use() == 1024 * AnswerRoom::kResultBytes + (9ull << 20));
+}
+
+// Regression: a copy handed to a node being filled could be older than a
+// write a lagging client made to the old owners only (the verifying
+// workload read counter-15 = 25 after 26 was acked). The gate holds reads
+// after such a copy; a copy refused as not newer, or one that arrives
+// outside the filling window, holds nothing.
+TEST_CASE("the joiner gate: a handoff copy that applies while filling makes reads miss") {
+  Shard shard;
+  const std::uint64_t now = node_now_ms();
+  REQUIRE(put(shard, "client", "v", 100).status == wire::Status::OK);
+  // Outside the window (a node not being filled): no gate.
+  REQUIRE(put(shard, "early", "v", 100, wire::PutMode::UPSERT, true).status == wire::Status::OK);
+  CHECK(shard.ops.has(bytes("early"), hash_key("early")));
+
+  shard.heal.read_gate.expect_fill_until(now + 60'000, 60'000);
+  // Refused as not newer: the owners already shared that write.
+  REQUIRE(put(shard, "client", "v", 100, wire::PutMode::UPSERT, true).status ==
+          wire::Status::STALE);
+  CHECK_FALSE(shard.heal.read_gate.closed_at(node_now_ms()));
+  CHECK(shard.ops.has(bytes("client"), hash_key("client")));
+  // A plain write gates nothing either.
+  REQUIRE(put(shard, "plain", "v", 100).status == wire::Status::OK);
+  CHECK_FALSE(shard.heal.read_gate.closed_at(node_now_ms()));
+
+  REQUIRE(put(shard, "copied", "v", 100, wire::PutMode::UPSERT, true).status == wire::Status::OK);
+  CHECK(shard.heal.read_gate.closed_at(node_now_ms()));
+  CHECK_FALSE(shard.ops.has(bytes("copied"), hash_key("copied")));
+  CHECK_FALSE(shard.ops.has(bytes("client"), hash_key("client")));  // every read misses
+  CHECK_FALSE(shard.heal.read_gate.closed_at(now + 120'001));        // time-bounded
 }
 
 }  // namespace

@@ -77,6 +77,22 @@ void expect_converges(DirectNodes& direct, NodeProcess& node, const std::string&
   CHECK(ok);
 }
 
+// Waits until no node has a handoff running or due: the passes that formed
+// the cluster run once more (a catch-up) about a second later, and would
+// repair a lost write before anti-entropy could.
+void wait_handoffs_settled(discache::Client& client) {
+  REQUIRE(wait_until(
+      [&]() {
+        for (const auto& s : client.stats()) {
+          if (s.error || s.handoff_pending) {
+            return false;
+          }
+        }
+        return true;
+      },
+      20s));
+}
+
 }  // namespace
 
 TEST_CASE("a write that reached one owner only reaches the other within the period, unread") {
@@ -85,6 +101,7 @@ TEST_CASE("a write that reached one owner only reaches the other within the peri
   REQUIRE_MESSAGE(cluster, cluster.error());
   auto client = cluster->connect_client();
   REQUIRE(client);
+  wait_handoffs_settled(*client);
   DirectNodes direct;
   Pair pair{&cluster->node(0), &cluster->node(1)};
 
@@ -148,6 +165,7 @@ TEST_CASE("a delete that reached one owner only reaches the other within the per
   REQUIRE_MESSAGE(cluster, cluster.error());
   auto client = cluster->connect_client();
   REQUIRE(client);
+  wait_handoffs_settled(*client);
   DirectNodes direct;
   // The other pair of nodes this time.
   Pair pair{&cluster->node(1), &cluster->node(2)};
@@ -189,6 +207,7 @@ TEST_CASE("exchanges during a client's overwrites and deletes never bring back a
   REQUIRE_MESSAGE(cluster, cluster.error());
   auto client = cluster->connect_client();
   REQUIRE(client);
+  wait_handoffs_settled(*client);
   DirectNodes direct;
   std::vector<std::string> keys;
   for (int i = 0; i < 40; ++i) {
@@ -291,6 +310,7 @@ TEST_CASE("a frozen co-owner holds up no other exchange") {
   REQUIRE_MESSAGE(cluster, cluster.error());
   auto client = cluster->connect_client();
   REQUIRE(client);
+  wait_handoffs_settled(*client);
   DirectNodes direct;
   NodeProcess* from = cluster->find(starter);
   NodeProcess* frozen = cluster->find(frozen_name);

@@ -137,6 +137,21 @@ void check_restart_refilled(const std::string& clock_offset) {
   CHECK(logs.find(restarted.name() + " (" + restarted.address() + ") is dead") ==
         std::string::npos);
 
+  // The refill is over once its catch-up has run and the restarted node
+  // serves reads again (it misses for a while after its refill copies, in
+  // case a client that had not learnt the ring wrote to the old owners
+  // only): stats say so with handoff_pending.
+  REQUIRE(wait_until(
+      [&]() {
+        for (const auto& s : client->stats()) {
+          if (s.error || s.handoff_pending) {
+            return false;
+          }
+        }
+        return true;
+      },
+      20s));
+
   // Another owner dies: the keys it shared with the restarted node are
   // only there now.
   CHECK(cluster->node(2).kill().killed_by(SIGKILL));
