@@ -779,11 +779,13 @@ kj::Promise<void> Rebalancer::send_chunk(std::shared_ptr<Pass> pass,
     if (member == pass->members.end()) {
       continue;
     }
-    if (pass->catch_up) {
+    if (!pass->leaving) {
       // Only to a target alive now. A suspect one may be frozen: the batch
       // would wait in its socket and could land after the refill it gets
       // when it thaws (a new boot id), bringing back what was overwritten
-      // or deleted meanwhile; a dead one is refilled when it returns.
+      // or deleted meanwhile; a dead one is refilled when it returns, and
+      // one that was only slow gets the catch-up's copies. A drain sends to
+      // every target: its copies are the only ones.
       const auto& list = ctx_.members.list().members;
       const auto now = std::find_if(list.begin(), list.end(),
                                     [&target](const Member& m) { return m.name == target; });
