@@ -23,7 +23,8 @@ namespace discache {
 // buffers, which the caller keeps until it resolves; a copy would hold the
 // answer twice until the peer reads it.
 // A failed flush fails the pending and later reads, so the RPC system learns
-// the connection died. See ../shared/capnp-notes.md for the measurements.
+// the connection died. docs/design.md and docs/benchmarks.md have the
+// measurements.
 class CoalescingStream final : public kj::AsyncIoStream {
  public:
   static constexpr std::size_t kReadBuffer = 64 * 1024;
