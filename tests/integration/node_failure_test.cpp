@@ -162,6 +162,8 @@ TEST_CASE("ops on a key owned by a frozen (SIGSTOPped) node time out at the dead
   REQUIRE_PUT(*client, key, "before the freeze");
 
   REQUIRE(frozen.send_signal(SIGSTOP));
+  REQUIRE(frozen.pid());
+  REQUIRE(wait_until([&]() { return is_stopped(*frozen.pid()); }, 5s));
   const auto start = Clock::now();
   auto got = client->get(key);
   const auto took = Clock::now() - start;

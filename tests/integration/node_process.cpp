@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <fstream>
+#include <iterator>
 #include <csignal>
 #include <sstream>
 
@@ -174,6 +175,14 @@ void NodeProcess::retire_child() {
 
 bool log_has(const NodeProcess& node, std::string_view text) {
   return node.log().find(text) != std::string::npos;
+}
+
+bool is_stopped(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // "pid (comm) S ...": the state follows the last ')' (comm may hold one).
+  const auto paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'T';
 }
 
 std::uint64_t rss_bytes(pid_t pid) {

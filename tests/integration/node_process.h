@@ -86,6 +86,10 @@ class NodeProcess {
 // Whether `node`'s stderr so far (every run) contains `text`.
 bool log_has(const NodeProcess& node, std::string_view text);
 
+// Whether process `pid` is stopped (SIGSTOP has taken effect: kill()
+// returns before the target has stopped, and may answer a request meanwhile).
+bool is_stopped(pid_t pid);
+
 // The resident memory (VmRSS) of process `pid` in bytes; 0 once it is gone.
 std::uint64_t rss_bytes(pid_t pid);
 
