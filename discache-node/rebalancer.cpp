@@ -380,7 +380,17 @@ void Rebalancer::catch_up(std::shared_ptr<const Pass> done) {
     catch_ups_due_.push_back(std::move(done));  // never two passes at once
     return;
   }
-  launch(repeat_of(*done));
+  auto pass = repeat_of(*done);
+  if (done->new_ring.nodes() != last_names_) {
+    // The ring changed again since (a cluster forming, a rolling restart):
+    // copy to the owners under the ring the store is balanced for now, or
+    // keys written since would land on nodes that no longer own them.
+    pass->new_ring = HashRing(last_names_);
+    for (const auto& m : ctx_.members.list().members) {
+      pass->members[m.name] = m;
+    }
+  }
+  launch(std::move(pass));
 }
 
 void Rebalancer::launch(std::shared_ptr<Pass> pass) {
